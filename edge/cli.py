@@ -1,0 +1,81 @@
+"""The `edgesharp` command: one entry point, subcommands registered from a literal table.
+
+Each subcommand lives in a light module exposing `register(parser)` and `main(args) -> int`; those
+modules import their heavy dependencies inside `main`, so `edgesharp --help` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge import __version__
+from edge.errors import EdgesharpError, MissingExtra
+
+# name -> (module with register/main, one-line summary)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("edge.commands.run", "sharpen a live camera or video stream (window, virtual camera, file)"),
+    "enhance": ("edge.commands.enhance", "sharpen an image, a folder of images, or a video file"),
+    "train": ("train.cli", "distil a student network from a teacher (needs edgesharp[train])"),
+    "calibrate": ("calibrate.cli", "export a student to ONNX/OpenVINO and quantize to INT8 (needs edgesharp[calibrate])"),
+    "bench": ("benchmarks.cli", "measure FPS and SSIM across backends and precisions (needs edgesharp[bench])"),
+    "degrade": ("edge.commands.degrade", "blur a folder of sharp images with the evaluation protocol"),
+}
+
+log = logging.getLogger("edgesharp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgesharp",
+        description="Real-time sharpening of camera video on Intel CPUs.",
+        epilog="Run 'edgesharp COMMAND --help' for the options and examples of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgesharp {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (module_name, summary) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name, help=summary, description=summary, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.register(p)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if verbose < 2:
+        for noisy in ("nncf", "matplotlib", "PIL"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    configure_logging(args.verbose, args.quiet)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.main(args) or 0)
+    except MissingExtra as exc:
+        print(f"edgesharp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except EdgesharpError as exc:
+        print(f"edgesharp {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"edgesharp {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

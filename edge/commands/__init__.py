@@ -1,0 +1,1 @@
+"""Handlers of the runtime subcommands (run, enhance, degrade)."""

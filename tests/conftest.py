@@ -1,0 +1,39 @@
+"""Shared fixtures: the reference data beside the checkout, small sample images, temp folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("EDGESHARP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data`, or skip: the real images and videos are not part of the repository."""
+    if not (SHARED_DATA / "kodak24").is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (set EDGESHARP_SHARED_DATA or put shared/ beside the checkout)")
+    return SHARED_DATA
+
+
+def make_test_image(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    """A deterministic uint8 RGB image with edges, gradients, text-like strokes and texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([xx / w * 200, yy / h * 200, (xx + yy) / (h + w) * 255], axis=-1)
+    for _ in range(6):
+        y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
+        y1, x1 = min(h, y0 + rng.integers(4, h // 2)), min(w, x0 + rng.integers(4, w // 2))
+        img[y0:y1, x0:x1] = rng.integers(0, 256, 3)
+    img[::7, :, 1] = 255 - img[::7, :, 1]
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def test_image() -> np.ndarray:
+    return make_test_image()
