@@ -27,23 +27,39 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 log = logging.getLogger("edgesharp")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
+    """-v/-q work before and after the subcommand (`edgesharp -q run` and `edgesharp run -q`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="count", default=default, help="more log output (-vv for debug)")
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help="only warnings and errors")
+
+
+def _selected_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, found without importing any subcommand module."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; only `selected`'s module is imported (all of them when None)."""
     parser = argparse.ArgumentParser(
         prog="edgesharp",
         description="Real-time sharpening of camera video on Intel CPUs.",
         epilog="Run 'edgesharp COMMAND --help' for the options and examples of a command.",
     )
     parser.add_argument("--version", action="version", version=f"edgesharp {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _add_verbosity(parser, argparse.SUPPRESS)
+    parser.set_defaults(verbose=0, quiet=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (module_name, summary) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(
             name, help=summary, description=summary, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        module.register(p)
+        _add_verbosity(p, argparse.SUPPRESS)
+        if selected is None or selected == name:
+            importlib.import_module(module_name).register(p)
         p.set_defaults(_module=module_name)
     return parser
 
@@ -57,7 +73,8 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_selected_command(argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

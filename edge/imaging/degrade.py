@@ -1,0 +1,189 @@
+"""The degradation protocol: evaluation blur levels and the seed's training subsets 1, 3, 5 and 7.
+
+"Bicubic f" resizes down by factor f and back up, both bicubic; a Gaussian blur of sigma s follows.
+Evaluation levels draw their per-image parameters from an RNG seeded by (seed, level, image name), so
+every run scores the same blurred inputs. Training subsets draw from a caller-supplied Generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from edge.imaging.io import check_frame
+
+
+@dataclass(frozen=True)
+class BlurLevel:
+    factor: tuple[float, float]
+    sigma: tuple[float, float]
+
+
+LEVELS: dict[str, BlurLevel] = {
+    "heavy": BlurLevel(factor=(1.7, 2.2), sigma=(1.2, 1.5)),
+    "medium": BlurLevel(factor=(1.5, 1.5), sigma=(0.8, 0.8)),
+    "low": BlurLevel(factor=(1.2, 1.2), sigma=(0.4, 0.4)),
+}
+
+
+def bicubic_blur(img: np.ndarray, factor: float, sigma: float) -> np.ndarray:
+    """Bicubic down by `factor` and back up to the original size, then Gaussian blur of `sigma`."""
+    h, w = img.shape[:2]
+    out = img
+    if factor > 1.0:
+        small = (max(1, round(w / factor)), max(1, round(h / factor)))
+        out = cv2.resize(img, small, interpolation=cv2.INTER_CUBIC)
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+    if sigma > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    return out
+
+
+def level_rng(name: str, level: str, seed: int = 0) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}:{level}:{name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def level_params(name: str, level: str, seed: int = 0) -> dict[str, float]:
+    """The blur parameters image `name` gets at `level`: the same on every run for the same seed."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown blur level {level!r}; choose one of {', '.join(LEVELS)}")
+    spec = LEVELS[level]
+    rng = level_rng(name, level, seed)
+    return {"factor": float(rng.uniform(*spec.factor)), "sigma": float(rng.uniform(*spec.sigma))}
+
+
+def degrade_level(img: np.ndarray, level: str, name: str, seed: int = 0) -> tuple[np.ndarray, dict[str, float]]:
+    """Blur a sharp uint8 HxWx3 image at an evaluation level; returns the image and its parameters."""
+    check_frame(img, name)
+    params = level_params(name, level, seed)
+    return bicubic_blur(img, params["factor"], params["sigma"]), params
+
+
+def jpeg(img: np.ndarray, quality: int, color: str = "rgb") -> np.ndarray:
+    """JPEG round trip at `quality` (colour order matters for chroma subsampling)."""
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if color == "rgb" else img
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV failed to JPEG-encode a frame")
+    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if color == "rgb" else out
+
+
+def add_noise(img: np.ndarray, rng: np.random.Generator, kind: str, strength: float) -> np.ndarray:
+    """Gaussian noise of std `strength` (8-bit units), or Poisson noise with `strength` photons per unit."""
+    x = img.astype(np.float32)
+    if kind == "gaussian":
+        x = x + rng.normal(0.0, strength, x.shape).astype(np.float32)
+    elif kind == "poisson":
+        x = rng.poisson(np.maximum(x, 0) * strength / 255.0).astype(np.float32) * 255.0 / strength
+    else:
+        raise ValueError(f"unknown noise kind {kind!r}")
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Subset:
+    """A training degradation recipe; ranges are sampled uniformly per image."""
+
+    name: str
+    factor: tuple[float, float]
+    sigma: tuple[float, float]
+    jpeg_quality: tuple[int, int] | None = None
+    jpeg_prob: float = 1.0
+    gaussian_noise: tuple[float, float] | None = None
+    poisson_scale: tuple[float, float] | None = None
+    noise_prob: float = 1.0
+    extra_downscale: tuple[float, float] | None = None
+    extra_downscale_prob: float = 0.0
+    shuffle_order: bool = False
+
+
+SUBSETS: dict[int, Subset] = {
+    # 1: heavy blur + JPEG, the seed's first phase.
+    1: Subset("heavy blur + JPEG", factor=(1.7, 2.2), sigma=(1.2, 1.5), jpeg_quality=(40, 90)),
+    # 3: the whole blur range from low to heavy, clean.
+    3: Subset("mixed blur", factor=(1.1, 2.2), sigma=(0.3, 1.5)),
+    # 5: mixed blur, then noise and JPEG as a camera pipeline adds them.
+    5: Subset(
+        "mixed blur + JPEG + noise",
+        factor=(1.1, 2.2),
+        sigma=(0.3, 1.5),
+        jpeg_quality=(50, 95),
+        gaussian_noise=(1.0, 6.0),
+        poisson_scale=(60.0, 255.0),
+    ),
+    # 7: complex: mixed blur, an optional extra downscale, noise and JPEG in a random order, each optional.
+    7: Subset(
+        "complex",
+        factor=(1.0, 2.4),
+        sigma=(0.2, 1.6),
+        jpeg_quality=(35, 95),
+        jpeg_prob=0.7,
+        gaussian_noise=(0.5, 8.0),
+        poisson_scale=(40.0, 255.0),
+        noise_prob=0.7,
+        extra_downscale=(1.1, 1.6),
+        extra_downscale_prob=0.3,
+        shuffle_order=True,
+    ),
+}
+
+
+def degrade_subset(
+    img: np.ndarray, subset: int, rng: np.random.Generator, color: str = "rgb"
+) -> tuple[np.ndarray, dict]:
+    """Degrade a sharp uint8 HxWx3 image with training subset 1, 3, 5 or 7; returns image and parameters."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown training subset {subset!r}; choose one of {sorted(SUBSETS)}")
+    check_frame(img, f"subset {subset} input")
+    spec = SUBSETS[subset]
+    params: dict = {"subset": subset, "steps": []}
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        f, s = float(rng.uniform(*spec.factor)), float(rng.uniform(*spec.sigma))
+        params.update(factor=f, sigma=s)
+        return bicubic_blur(x, f, s)
+
+    def extra(x: np.ndarray) -> np.ndarray:
+        f = float(rng.uniform(*spec.extra_downscale))
+        params["extra_downscale"] = f
+        return bicubic_blur(x, f, 0.0)
+
+    def noise(x: np.ndarray) -> np.ndarray:
+        if spec.poisson_scale and (not spec.gaussian_noise or rng.random() < 0.5):
+            scale = float(rng.uniform(*spec.poisson_scale))
+            params["noise"] = {"kind": "poisson", "scale": scale}
+            return add_noise(x, rng, "poisson", scale)
+        std = float(rng.uniform(*spec.gaussian_noise))
+        params["noise"] = {"kind": "gaussian", "std": std}
+        return add_noise(x, rng, "gaussian", std)
+
+    def compress(x: np.ndarray) -> np.ndarray:
+        q = int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1))
+        params["jpeg_quality"] = q
+        return jpeg(x, q, color)
+
+    steps = [("blur", blur)]
+    if spec.extra_downscale and rng.random() < spec.extra_downscale_prob:
+        steps.append(("extra_downscale", extra))
+    if (spec.gaussian_noise or spec.poisson_scale) and rng.random() < spec.noise_prob:
+        steps.append(("noise", noise))
+    if spec.jpeg_quality and rng.random() < spec.jpeg_prob:
+        steps.append(("jpeg", compress))
+    if spec.shuffle_order:
+        order = rng.permutation(len(steps))
+        steps = [steps[i] for i in order]
+    out = img
+    for name, fn in steps:
+        out = fn(out)
+        params["steps"].append(name)
+    return out, params
+
+
+def describe_subsets() -> dict[int, dict]:
+    """The recipes as plain dicts, for configs, manifests and --help text."""
+    return {k: asdict(v) for k, v in SUBSETS.items()}
