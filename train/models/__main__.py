@@ -1,0 +1,17 @@
+"""Print the architecture registry: parameters, MACs per pixel and size multiple of each student."""
+
+from __future__ import annotations
+
+from train.models import REGISTRY, describe
+
+
+def main() -> int:
+    print(f"{'arch':<22} {'params':>10} {'MACs/px':>10} {'multiple':>8}  summary")
+    for name in REGISTRY:
+        d = describe(name)
+        print(f"{name:<22} {d['params']:>10,} {d['macs_per_pixel']:>10,.0f} {d['size_multiple']:>8}  {d['summary']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
