@@ -1,0 +1,307 @@
+"""Typed training configuration: defaults live here, YAML files and `--set key=value` only override them.
+
+    cfg = load_config("train/configs/seed.yaml", overrides=["phases.0.steps=100", "optim.grad_clip=0.5"])
+
+Unknown keys and values of the wrong type are errors naming the key. A list of sections (`phases`,
+`data.sources`) given in YAML replaces the default list; each element starts from the section's
+defaults. `--set` addresses list elements by index (`phases.1.alpha=0.5`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import EdgesharpError
+
+
+class ConfigError(EdgesharpError):
+    """A config file or override names an unknown key or gives a value of the wrong type."""
+
+
+@dataclass
+class DataSource:
+    """One training source. kind: folder (sharp images, degraded on the fly), gopro (*/blur + */sharp),
+    realblur (list file of `gt blur` lines, paths relative to `root`), builtin (offline photos and
+    generated video-call content)."""
+
+    kind: str = "builtin"
+    path: str = ""
+    root: str = ""
+    weight: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    sources: list[DataSource] = field(default_factory=lambda: [DataSource()])
+    crop: int = 256
+    batch_size: int = 8
+    workers: int = 2
+    # images are read into memory once when a source has at most this many (0: never)
+    cache_images: int = 2000
+    builtin_count: int = 200
+
+
+@dataclass
+class TeacherConfig:
+    """kind: none (alpha must be 1 in every phase), spandrel (a released checkpoint spandrel can load),
+    student (an edgesharp checkpoint), cache (a folder of teacher outputs matched by stem)."""
+
+    kind: str = "none"
+    path: str = ""
+    tile: int = 512
+    overlap: int = 32
+    half: bool = False
+
+
+@dataclass
+class PhaseConfig:
+    name: str = "main"
+    subsets: list[int] = field(default_factory=lambda: [1, 3, 5, 7])
+    alpha: float = 1.0
+    steps: int = 1000
+    lr: float = 2e-4
+    min_lr: float = 1e-6
+    warmup_steps: int = 50
+
+
+@dataclass
+class LossConfig:
+    kind: str = "charbonnier"
+    eps: float = 1e-3
+    ssim_weight: float = 0.0
+    freq_weight: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    weight_decay: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0
+    amp: bool = True
+
+
+@dataclass
+class ValidationConfig:
+    """source: "" (none), a folder of sharp images, or "builtin" (generated images unseen in training)."""
+
+    source: str = ""
+    every: int = 500
+    levels: list[str] = field(default_factory=lambda: ["heavy", "medium", "low"])
+    max_images: int = 24
+    max_side: int = 512
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "nafnet-tiny"
+    arch_config: dict = field(default_factory=dict)
+    init_from: str = ""
+    out_dir: str = "runs/train"
+    seed: int = 0
+    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig()])
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    log_every: int = 10
+    save_every: int = 500
+    progress: bool = True
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` converted to type `tp`, or raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _merge(tp(), value, key)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check(v, item, f"{key}.{i}") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _check(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a {tp}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported config type {tp}")
+
+
+def _merge(obj: Any, data: dict, prefix: str = "") -> Any:
+    """Apply a nested mapping of overrides to dataclass `obj` (in place) and return it."""
+    hints = _hints(type(obj))
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in hints:
+            raise ConfigError(f"unknown config key {full!r}; {prefix or 'top level'} has: {', '.join(hints)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            _merge(current, value, full)
+        else:
+            setattr(obj, key, _check(value, hints[key], full))
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. phases.0.steps=100")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc.problem})") from exc
+    return key.strip().split("."), value
+
+
+def apply_override(cfg: TrainConfig, text: str) -> None:
+    """Apply one `key.path=value` override (value parsed as YAML) with type checking."""
+    parts, value = parse_override(text)
+    obj: Any = cfg
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if isinstance(obj, list):
+            if not part.isdigit() or int(part) >= len(obj):
+                raise ConfigError(f"override {text!r}: {here!r} is not an index of a list of {len(obj)}")
+            if last:
+                item_type = type(obj[int(part)])
+                obj[int(part)] = _check(value, item_type, here)
+                return
+            obj = obj[int(part)]
+            continue
+        if isinstance(obj, dict):
+            if last:
+                obj[part] = value
+                return
+            obj = obj.setdefault(part, {})
+            continue
+        hints = _hints(type(obj))
+        if part not in hints:
+            parent = ".".join(parts[:depth]) or "top level"
+            raise ConfigError(f"unknown config key {here!r}; {parent} has: {', '.join(hints)}")
+        if last:
+            setattr(obj, part, _check(value, hints[part], here))
+            return
+        obj = getattr(obj, part)
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Checks across fields that types alone cannot express."""
+    from edge.imaging.degrade import LEVELS, SUBSETS
+
+    if not cfg.phases:
+        raise ConfigError("phases: at least one phase is required")
+    for i, p in enumerate(cfg.phases):
+        if not 0.0 <= p.alpha <= 1.0:
+            raise ConfigError(f"phases.{i}.alpha: expected a value in [0, 1], got {p.alpha}")
+        if p.alpha < 1.0 and cfg.teacher.kind == "none":
+            raise ConfigError(f"phases.{i}.alpha is {p.alpha} but teacher.kind is none: set a teacher or alpha 1")
+        bad = [s for s in p.subsets if s not in SUBSETS]
+        if bad or not p.subsets:
+            raise ConfigError(f"phases.{i}.subsets: {p.subsets} must be a non-empty list of {sorted(SUBSETS)}")
+        if p.steps <= 0 or p.lr <= 0:
+            raise ConfigError(f"phases.{i}: steps and lr must be positive, got steps={p.steps} lr={p.lr}")
+    if cfg.loss.kind not in ("charbonnier", "l1"):
+        raise ConfigError(f"loss.kind: expected charbonnier or l1, got {cfg.loss.kind!r}")
+    if cfg.teacher.kind not in ("none", "spandrel", "student", "cache"):
+        raise ConfigError(f"teacher.kind: expected none, spandrel, student or cache, got {cfg.teacher.kind!r}")
+    if cfg.teacher.kind != "none" and not cfg.teacher.path:
+        raise ConfigError(f"teacher.path: required for teacher.kind {cfg.teacher.kind}")
+    for i, s in enumerate(cfg.data.sources):
+        if s.kind not in ("folder", "gopro", "realblur", "builtin"):
+            raise ConfigError(f"data.sources.{i}.kind: expected folder, gopro, realblur or builtin, got {s.kind!r}")
+        if s.kind != "builtin" and not s.path:
+            raise ConfigError(f"data.sources.{i}.path: required for kind {s.kind}")
+        if s.weight <= 0:
+            raise ConfigError(f"data.sources.{i}.weight: must be positive, got {s.weight}")
+    bad_levels = [v for v in cfg.validation.levels if v not in LEVELS]
+    if bad_levels:
+        raise ConfigError(f"validation.levels: unknown level(s) {bad_levels}; choose from {list(LEVELS)}")
+    if cfg.data.crop <= 0 or cfg.data.batch_size <= 0:
+        raise ConfigError(f"data: crop and batch_size must be positive, got {cfg.data.crop}, {cfg.data.batch_size}")
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at `path` (if any), then each `key=value` override; validated."""
+    import yaml
+
+    cfg = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            _merge(cfg, data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    for text in overrides:
+        apply_override(cfg, text)
+    return validate(cfg)
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> TrainConfig:
+    return validate(_merge(TrainConfig(), data))
+
+
+def save_config(cfg: TrainConfig, path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML (atomically)."""
+    import yaml
+
+    from edge.imaging.io import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())
+    return path
