@@ -1,0 +1,149 @@
+"""Step 3: NNCF INT8 of the float OpenVINO model under an SSIM guard.
+
+With accuracy control, `nncf.quantize_with_accuracy_control` reverts the layers that cost the most
+SSIM until the drop (FP32 mean SSIM - INT8 mean SSIM over the validation set) is within
+`max_ssim_drop`; without it, plain `nncf.quantize`. Either way the drop is measured again here and
+the guard decides: a model that misses it, or that has no quantized layer left, is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibrate.data import Sample, to_model_input
+from calibrate.evaluate import sample_ssim, score
+from calibrate.runners import openvino_runner
+from edge.errors import EdgesharpError
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("performance", "mixed")
+
+
+class GuardError(EdgesharpError):
+    """INT8 lost more SSIM than allowed; carries the report of what was tried."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class QuantizeOptions:
+    max_ssim_drop: float = 0.005
+    subset_size: int = 300
+    preset: str | None = None
+    ignored_scope: list[str] = field(default_factory=list)
+    accuracy_control: bool = True
+
+
+def ignored_scope(entries: list[str]):
+    """'type:Multiply' -> types, 're:.*conv.*' -> patterns, anything else -> node names."""
+    import nncf
+
+    if not entries:
+        return None
+    names = [e for e in entries if not e.startswith(("type:", "re:"))]
+    types = [e[5:] for e in entries if e.startswith("type:")]
+    patterns = [e[3:] for e in entries if e.startswith("re:")]
+    return nncf.IgnoredScope(names=names, types=types, patterns=patterns)
+
+
+def count_quantizers(model) -> int:
+    return sum(1 for op in model.get_ordered_ops() if op.get_type_name() in ("FakeQuantize", "FakeConvert"))
+
+
+class _Capture(logging.Handler):
+    """Collects NNCF's INFO lines (accuracy drops, reverted operations) for the report."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _run_nncf(fn, *args, **kwargs):
+    """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO)."""
+    nncf_log = logging.getLogger("nncf")
+    saved = (nncf_log.level, nncf_log.propagate, list(nncf_log.handlers))
+    capture = _Capture()
+    nncf_log.handlers[:] = [capture]
+    nncf_log.setLevel(logging.INFO)
+    nncf_log.propagate = False
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        nncf_log.setLevel(saved[0])
+        nncf_log.propagate = saved[1]
+        nncf_log.handlers[:] = saved[2]
+    for line in capture.lines:
+        if any(key in line for key in ("Accuracy drop", "Reverted", "were reverted", "could not achieve", "Algorithm completed")):
+            log.info("  nncf: %s", line.splitlines()[0])
+    return result, capture.lines
+
+
+def _reverted(lines: list[str]) -> list[str]:
+    """Operation names from NNCF's closing 'N out of M were reverted ...:' message."""
+    for line in lines:
+        if "were reverted back" in line:
+            return [x.strip() for x in line.splitlines()[1:] if x.strip()]
+    return []
+
+
+def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multiple: int, opts: QuantizeOptions):
+    """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met."""
+    import nncf
+
+    preset = nncf.QuantizationPreset(opts.preset) if opts.preset else None
+    scope = ignored_scope(opts.ignored_scope)
+    subset = min(opts.subset_size, len(calib))
+    calib_ds = nncf.Dataset(calib, to_model_input)
+    t0 = time.perf_counter()
+    fp32 = score(openvino_runner(model, fp32_only=True), val, multiple)
+    method = "accuracy_control" if opts.accuracy_control else "plain"
+    attempt = {"method": method, "preset": opts.preset or "default", "subset_size": subset,
+               "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop}
+    try:
+        if opts.accuracy_control:
+            def validate(compiled, items) -> tuple[float, list[float]]:
+                run = openvino_runner(compiled)
+                values = [sample_ssim(run, s, multiple) for s in items]
+                return float(np.mean(values)), values
+
+            int8, lines = _run_nncf(
+                nncf.quantize_with_accuracy_control, model, calib_ds, nncf.Dataset(val), validate,
+                max_drop=max(opts.max_ssim_drop, 0.0), drop_type=nncf.DropType.ABSOLUTE,
+                preset=preset, subset_size=subset, ignored_scope=scope,
+            )
+        else:
+            int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope)
+    except nncf.ValidationError as exc:
+        raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
+    quant_s = time.perf_counter() - t0
+    int8_score = score(openvino_runner(int8, fp32_only=True), val, multiple)
+    drop = fp32["mean_ssim"] - int8_score["mean_ssim"]
+    quantizers = count_quantizers(int8)
+    attempt.update(reached_drop=drop, quantizers=quantizers, reverted=_reverted(lines))
+    report = {
+        "fp32": fp32, "int8": int8_score, "ssim_drop": drop,
+        "ssim_drop_per_level": {lv: fp32["levels"][lv]["ssim"] - int8_score["levels"][lv]["ssim"] for lv in fp32["levels"]},
+        "max_ssim_drop": opts.max_ssim_drop, "quantizers": quantizers, "reverted_layers": attempt["reverted"],
+        "attempts": [attempt], "seconds": quant_s, "passed": False,
+    }
+    log.info("  openvino int8: mean SSIM %.4f vs fp32 %.4f, drop %.5f (limit %g), %d quantizers, %d layers reverted",
+             int8_score["mean_ssim"], fp32["mean_ssim"], drop, opts.max_ssim_drop, quantizers, len(attempt["reverted"]))
+    if quantizers == 0:
+        raise GuardError(f"OpenVINO INT8 refused: no quantized layer is left after {method} quantization "
+                         f"(reached SSIM drop {drop:.5f}, limit {opts.max_ssim_drop:g}); the model would run as FP32", report)
+    if not drop <= opts.max_ssim_drop:
+        raise GuardError(f"OpenVINO INT8 refused: mean SSIM drop {drop:.5f} exceeds --max-ssim-drop {opts.max_ssim_drop:g} "
+                         f"(tried {method} quantization, preset {attempt['preset']}, subset {subset}, "
+                         f"{len(attempt['reverted'])} layers reverted)", report)
+    report["passed"] = True
+    return int8, report
