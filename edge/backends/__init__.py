@@ -1,0 +1,63 @@
+"""Inference backends behind one interface (`InferenceBackend`): OpenVINO (default) and ONNX Runtime.
+
+`open_backend(bundle, "openvino", "int8", ...)` picks the bundle's file for the backend and precision,
+falling back (with a warning) to the best precision the bundle has, and builds the backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edge.backends.base import InferenceBackend, InferenceError, pad_to_multiple
+from edge.errors import EdgesharpError
+
+log = logging.getLogger(__name__)
+
+BACKEND_NAMES = ("openvino", "onnxruntime")
+PRECISION_NAMES = ("int8", "fp16", "fp32")
+# fastest first: what to fall back to when the requested precision is missing
+PREFERENCE = {"openvino": ("int8", "fp16", "fp32"), "onnxruntime": ("int8", "fp32", "fp16")}
+
+__all__ = ["BACKEND_NAMES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
+           "pad_to_multiple", "select_precision"]
+
+
+def select_precision(bundle, backend: str, precision: str) -> str:
+    """`precision` if the bundle has it for `backend`, else the fastest one it has (logged as a warning)."""
+    if backend not in BACKEND_NAMES:
+        raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
+    if precision not in PRECISION_NAMES:
+        raise EdgesharpError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_NAMES)}")
+    if bundle.has(backend, precision):
+        return precision
+    for candidate in PREFERENCE[backend]:
+        if bundle.has(backend, candidate):
+            log.warning("%s has no %s model for %s; using %s instead", bundle.path, precision, backend, candidate)
+            return candidate
+    raise EdgesharpError(f"{bundle.path}: no model file for the {backend} backend in this bundle")
+
+
+def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **options: Any) -> InferenceBackend:
+    """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor."""
+    precision = select_precision(bundle, backend, precision)
+    path = bundle.model_path(backend, precision)
+    if backend == "openvino":
+        from edge.backends.openvino_backend import OpenVINOBackend
+
+        ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
+        instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
+    else:
+        from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        allowed = ("requests", "threads", "providers")
+        ignored = sorted(k for k, v in options.items() if k not in allowed and v is not None)
+        if ignored:
+            log.warning("onnxruntime backend ignores %s", ", ".join(ignored))
+        contract = bundle.manifest.get("onnx_contract", {})
+        instance = OnnxRuntimeBackend(
+            path, bundle.size_multiple, input_name=contract.get("input"), output_name=contract.get("output"),
+            **{k: v for k, v in options.items() if k in allowed},
+        )
+    instance.precision = precision
+    return instance

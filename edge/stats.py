@@ -1,0 +1,136 @@
+"""Run statistics: input/output FPS, end-to-end latency percentiles, dropped frames, CPU% and RSS.
+
+Thread-safe counters updated by the pipeline's threads; memory stays constant (latencies are kept in a
+bounded window, FPS over the last second). `snapshot()` gives a dict, `status_line()` one line for the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+LATENCY_WINDOW = 10_000  # percentiles are over the most recent frames, so a long run keeps constant memory
+
+
+class _RateMeter:
+    """Events per second over a sliding window of `span` seconds."""
+
+    def __init__(self, span: float = 1.0):
+        self.span = span
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.span:
+            self._times.popleft()
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        return len(self._times) / self.span
+
+
+class RunStats:
+    def __init__(self, clock=time.perf_counter):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._process = psutil.Process(os.getpid())
+        self._process.cpu_percent(None)  # first call only primes the counter
+        self.started = clock()
+        self.finished: float | None = None
+        self.captured = 0
+        self.dropped = 0
+        self.written = 0
+        self._in_rate = _RateMeter()
+        self._out_rate = _RateMeter()
+        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._latency_max = 0.0
+        self.rss_start = self._process.memory_info().rss
+        self.rss_peak = self.rss_start
+        self._cpu_last = 0.0
+        self.info: dict = {}
+
+    # -- updates (pipeline threads) -----------------------------------------------------------------------
+    def frame_captured(self) -> None:
+        with self._lock:
+            self.captured += 1
+            self._in_rate.tick(self._clock())
+
+    def frame_dropped(self, n: int = 1) -> None:
+        with self._lock:
+            self.dropped += n
+
+    def frame_written(self, captured_at: float) -> None:
+        now = self._clock()
+        with self._lock:
+            self.written += 1
+            self._out_rate.tick(now)
+            latency = now - captured_at
+            self._latencies.append(latency)
+            self._latency_max = max(self._latency_max, latency)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.finished = self._clock()
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def sample_process(self) -> tuple[float, int]:
+        """CPU% since the previous sample (100 = one core) and current RSS in bytes; updates the RSS peak."""
+        cpu = self._process.cpu_percent(None)
+        rss = self._process.memory_info().rss
+        with self._lock:
+            self._cpu_last = cpu
+            self.rss_peak = max(self.rss_peak, rss)
+        return cpu, rss
+
+    def snapshot(self) -> dict:
+        cpu, rss = self.sample_process()
+        with self._lock:
+            now = self.finished or self._clock()
+            elapsed = max(now - self.started, 1e-9)
+            lat = np.array(self._latencies, dtype=np.float64) if self._latencies else None
+            return {
+                "elapsed_s": round(elapsed, 3),
+                "frames_captured": self.captured,
+                "frames_written": self.written,
+                "frames_dropped": self.dropped,
+                "input_fps": round(self._in_rate.rate(now) if self.finished is None else self.captured / elapsed, 2),
+                "output_fps": round(self._out_rate.rate(now) if self.finished is None else self.written / elapsed, 2),
+                "mean_output_fps": round(self.written / elapsed, 2),
+                "latency_ms": {
+                    "p50": round(float(np.percentile(lat, 50)) * 1e3, 2) if lat is not None else None,
+                    "p95": round(float(np.percentile(lat, 95)) * 1e3, 2) if lat is not None else None,
+                    "max": round(self._latency_max * 1e3, 2) if lat is not None else None,
+                    "window": len(self._latencies),
+                },
+                "cpu_percent": round(cpu, 1),
+                "cpu_count": psutil.cpu_count(),
+                "rss_mb": round(rss / 2**20, 1),
+                "rss_start_mb": round(self.rss_start / 2**20, 1),
+                "rss_peak_mb": round(self.rss_peak / 2**20, 1),
+                **({"run": self.info} if self.info else {}),
+            }
+
+    def status_line(self, snap: dict | None = None, total: int | None = None) -> str:
+        s = snap or self.snapshot()
+        lat = s["latency_ms"]
+        lat_text = f"latency p50 {lat['p50']:.0f} p95 {lat['p95']:.0f} max {lat['max']:.0f} ms" if lat["p50"] is not None else "latency -"
+        progress = f"{s['frames_written']}/{total}" if total else f"{s['frames_written']}"
+        return (f"frames {progress}  in {s['input_fps']:.1f} fps  out {s['output_fps']:.1f} fps  {lat_text}  "
+                f"dropped {s['frames_dropped']}  cpu {s['cpu_percent']:.0f}%  rss {s['rss_mb']:.0f} MB")
+
+    def write_json(self, path: str | Path) -> Path:
+        from edge.imaging.io import atomic_write_bytes
+
+        path = Path(path)
+        atomic_write_bytes(path, (json.dumps(self.snapshot(), indent=2) + "\n").encode())
+        return path
