@@ -1,0 +1,269 @@
+"""The asynchronous pipeline: capture thread -> bounded queue -> N in-flight requests -> reorder buffer -> sink thread.
+
+Frames leave in capture order whatever order the backend finishes them in. A live source (camera, paced
+synthetic scene) never waits: when the queue in front of the backend is full the oldest waiting frame is
+dropped and counted, which keeps latency bounded. Files and folders wait instead and never lose a frame.
+`stop()` (SIGINT/SIGTERM, the preview's `q`, `max_frames`) stops capturing and flushes every frame already
+captured; an error aborts (what is in flight is discarded) and is raised from `run()`. Every buffer is
+bounded, so memory stays flat however long the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.backends.base import InferenceBackend
+from edge.errors import EdgesharpError
+from edge.sinks import Sink
+from edge.sources import Source
+from edge.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+
+def blend(original: np.ndarray, output: np.ndarray, strength: float) -> np.ndarray:
+    """`strength` 1: the model's output; 0: the input; in between: a linear mix."""
+    if strength >= 1.0:
+        return output
+    if strength <= 0.0:
+        return original
+    return cv2.addWeighted(output, float(strength), original, 1.0 - float(strength), 0.0)
+
+
+@dataclass
+class _Frame:
+    index: int  # capture order (names image-folder outputs)
+    captured_at: float
+    image: np.ndarray
+    name: str | None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: Source,
+        backend: InferenceBackend,
+        sinks: Sequence[Sink],
+        strength: float = 1.0,
+        max_frames: int | None = None,
+        queue_size: int | None = None,
+        stats: RunStats | None = None,
+    ):
+        if not 0.0 <= strength <= 1.0:
+            raise EdgesharpError(f"--strength must be between 0 and 1, got {strength}")
+        if max_frames is not None and max_frames < 1:
+            raise EdgesharpError(f"--frames must be >= 1, got {max_frames}")
+        self.source = source
+        self.backend = backend
+        self.sinks = list(sinks)
+        self.strength = strength
+        self.max_frames = max_frames
+        self.queue_size = queue_size or (1 if source.live else 4)
+        self.stats = stats or RunStats()
+        self.stop_reason: str | None = None
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._error: BaseException | None = None
+        self._lock = threading.Condition()  # guards the queue, the reorder buffer and the flags below
+        self._pending: deque[_Frame] = deque()
+        self._capture_done = False
+        self._dispatch_done = False
+        self._submitted = 0
+        self._in_flight: dict[int, _Frame] = {}
+        self._finished: dict[int, tuple[np.ndarray | None, BaseException | None]] = {}
+        self._slots: threading.Semaphore | None = None
+
+    # -- control ---------------------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Stop capturing; frames already captured are still processed and written."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            log.info("stopping: %s", reason)
+        self._stop.set()
+        self.source.interrupt()
+        with self._lock:
+            self._lock.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+            self._abort.set()
+            self._lock.notify_all()
+        self.stop(f"error: {exc}")
+
+    # -- threads ---------------------------------------------------------------------------------------
+    def _capture(self) -> None:
+        try:
+            index = 0
+            while not self._stop.is_set() and (self.max_frames is None or index < self.max_frames):
+                frame = self.source.read()
+                if frame is None:
+                    break
+                item = _Frame(index, time.perf_counter(), frame.image, frame.name)
+                index += 1
+                self.stats.frame_captured()
+                with self._lock:
+                    if self.source.live:
+                        while len(self._pending) >= self.queue_size:
+                            self._pending.popleft()
+                            self.stats.frame_dropped()
+                    else:
+                        self._lock.wait_for(lambda: len(self._pending) < self.queue_size or self._abort.is_set())
+                    self._pending.append(item)
+                    self._lock.notify_all()
+            if self.max_frames is not None and index >= self.max_frames:
+                self.stop_reason = self.stop_reason or f"{self.max_frames} frames"
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            with self._lock:
+                self._capture_done = True
+                self._lock.notify_all()
+
+    def _on_result(self, seq: int, output: np.ndarray | None, error: BaseException | None) -> None:
+        with self._lock:
+            self._finished[seq] = (output, error)
+            self._lock.notify_all()
+
+    def _dispatch(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    self._lock.wait_for(lambda: self._pending or self._capture_done or self._abort.is_set())
+                    if self._abort.is_set() or (not self._pending and self._capture_done):
+                        return
+                    item = self._pending.popleft()
+                    self._lock.notify_all()
+                while not self._slots.acquire(timeout=0.1):
+                    if self._abort.is_set():
+                        return
+                with self._lock:
+                    seq = self._submitted
+                    self._in_flight[seq] = item
+                    self._submitted += 1
+                self.backend.submit(item.image, seq)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            with self._lock:
+                self._dispatch_done = True
+                self._lock.notify_all()
+
+    def _write(self) -> None:
+        next_seq = 0
+        opened: list[Sink] = []
+        try:
+            while True:
+                with self._lock:
+                    self._lock.wait_for(lambda n=next_seq: n in self._finished or self._abort.is_set()
+                                        or (self._dispatch_done and n >= self._submitted))
+                    if self._abort.is_set() or next_seq not in self._finished:
+                        return
+                    output, error = self._finished.pop(next_seq)
+                    item = self._in_flight.pop(next_seq)
+                if error is not None:
+                    raise EdgesharpError(f"inference of frame {item.index} failed: {error}") from error
+                if not opened:
+                    h, w = item.image.shape[:2]
+                    for sink in self.sinks:
+                        sink.open(w, h, float(self.source.fps or 30.0))
+                        opened.append(sink)
+                result = blend(item.image, output, self.strength)
+                for sink in self.sinks:
+                    sink.write(item.image, result, item.name, item.index)
+                self.stats.frame_written(item.captured_at)
+                self._slots.release()
+                next_seq += 1
+                if any(sink.should_stop for sink in self.sinks):
+                    self.stop("quit from the preview window")
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            for sink in opened:
+                try:
+                    sink.close()
+                except Exception as exc:
+                    log.error("closing %s failed: %s", sink.description, exc)
+                    if self._error is None:
+                        self._error = exc
+
+    # -- run -------------------------------------------------------------------------------------------
+    def run(self, on_status: Callable[[RunStats], None] | None = None, status_every: float = 1.0,
+            handle_signals: bool = False) -> dict:
+        """Process the source to its end (or until stopped); returns the final statistics."""
+        for sink in self.sinks:
+            preflight = getattr(sink, "preflight", None)
+            if preflight:
+                preflight()
+        self.source.open()
+        restore = self._install_signals() if handle_signals else None
+        self._slots = threading.Semaphore(self.backend.num_requests + 2)
+        self.backend.set_callback(self._on_result)
+        self.stats.info = {
+            "source": self.source.description,
+            "live": self.source.live,
+            "sinks": [s.description for s in self.sinks],
+            "strength": self.strength,
+            "queue_size": self.queue_size,
+            **self.backend.describe(),
+        }
+        threads = [threading.Thread(target=t, name=f"edgesharp-{t.__name__.strip('_')}", daemon=True)
+                   for t in (self._capture, self._dispatch, self._write)]
+        try:
+            for t in threads:
+                t.start()
+            writer = threads[2]
+            next_status = time.perf_counter() + status_every
+            while writer.is_alive():
+                writer.join(timeout=max(0.0, min(0.1, next_status - time.perf_counter())))
+                if on_status and time.perf_counter() >= next_status:
+                    on_status(self.stats)
+                    next_status += status_every
+            if not self._abort.is_set():
+                threads[1].join()
+            self.stop(self.stop_reason or "end of source")
+            threads[0].join(timeout=10.0)
+            if threads[0].is_alive():
+                log.warning("%s did not return from a read within 10 s", self.source.description)
+        finally:
+            self.source.interrupt()
+            self.backend.wait_all()
+            self.backend.set_callback(None)
+            self.source.close()
+            self.stats.finish()
+            if restore:
+                restore()
+        if self._error is not None:
+            raise self._error
+        return self.stats.snapshot()
+
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = {}
+
+        def handler(signum, frame):
+            if self._stop.is_set():
+                log.warning("second %s: aborting without flushing", signal.Signals(signum).name)
+                self._fail(KeyboardInterrupt())
+            else:
+                self.stop(f"{signal.Signals(signum).name} received")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+
+        def restore():
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
