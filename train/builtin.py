@@ -27,11 +27,12 @@ SKIMAGE_PHOTOS = (
 )
 MATPLOTLIB_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png")
 GENERATED_KINDS = ("text", "slide", "ui", "chart", "pattern")
-WORDS = (
+_WORDS_TEXT = (
     "meeting agenda quarterly review roadmap budget design sprint notes action items deadline camera "
     "sharpen network latency frame video call screen share slide chart revenue team update question "
     "answer Monday Tuesday 2025 Q3 +12.5% 1080p 30fps OpenVINO INT8 ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"
-).split()
+)
+WORDS = tuple(_WORDS_TEXT.split())
 
 
 def cache_root() -> Path:
