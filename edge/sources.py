@@ -8,6 +8,7 @@ frames; the others wait for the pipeline and never lose a frame. `open_source(sp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -84,6 +85,21 @@ class Source:
             yield frame
 
 
+@contextlib.contextmanager
+def _quiet_opencv():
+    """OpenCV logs several lines of backend internals when a camera is missing; our own error says it in one."""
+    try:
+        previous = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
 class CameraSource(Source):
     """A camera by index (`camera:0`) or device path (`/dev/video2`); reopened with back-off when it stalls."""
 
@@ -100,7 +116,8 @@ class CameraSource(Source):
         self._cap = None
 
     def _open_capture(self):
-        cap = self._factory(self.device)
+        with _quiet_opencv():
+            cap = self._factory(self.device)
         if not cap.isOpened():
             cap.release()
             return None

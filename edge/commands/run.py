@@ -1,0 +1,124 @@
+"""`edgesharp run`: sharpen a live camera (or a video, a folder, a synthetic scene) into a window, a virtual
+camera and/or files, with a status line every second.
+
+Also holds the model/backend options `edgesharp enhance` shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = """examples:
+  edgesharp run                                        # camera 0 -> preview window
+  edgesharp run --sink vcam --sink preview             # camera 0 -> virtual camera for Zoom/Meet/Teams + window
+  edgesharp run --source /dev/video2 --size 1280x720 --fps 30 --sink vcam
+  edgesharp run --source synthetic --frames 150 --sink out/demo.mp4 --sink compare:out/demo
+  edgesharp run --source clip.mkv --sink sharp.mp4 --stats-json stats.json
+  edgesharp run --backend onnxruntime --precision fp32 --source synthetic --sink null --frames 300
+
+sources: camera:N, /dev/videoN, a video file, a folder of images, synthetic[:level=heavy|medium|low|none][,fast]
+sinks:   preview[:split], vcam[:DEVICE], FILE.mp4|.mkv|.avi|.mov, folder:DIR, compare:DIR, null
+"""
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model/--backend/--precision and the backend tuning options (shared with `edgesharp enhance`)."""
+    g = parser.add_argument_group("model and backend")
+    g.add_argument("--model", type=Path, default=None,
+                   help="model bundle folder (default: the shipped model in edge/models/default)")
+    g.add_argument("--backend", choices=["openvino", "onnxruntime"], default="openvino",
+                   help="inference backend (default: openvino)")
+    g.add_argument("--precision", choices=["int8", "fp16", "fp32"], default="int8",
+                   help="model precision; falls back to the best one the bundle has (default: int8)")
+    g.add_argument("--requests", type=int, default=None,
+                   help="frames in flight (OpenVINO infer requests / ONNX Runtime workers; default: device optimum)")
+    g.add_argument("--hint", choices=["latency", "throughput"], default="latency",
+                   help="OpenVINO performance hint (default: latency)")
+    g.add_argument("--streams", default=None, help="OpenVINO NUM_STREAMS override (a number or AUTO)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="inference threads (OpenVINO INFERENCE_NUM_THREADS / ONNX Runtime intra-op threads per worker)")
+    g.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
+    g.add_argument("--cache-dir", type=Path, default=None, help="OpenVINO compiled-model cache folder")
+    g.add_argument("--strength", type=float, default=1.0,
+                   help="blend of output and input, 0 (input unchanged) .. 1 (full model output; default)")
+
+
+def open_backend_from_args(args: argparse.Namespace):
+    """(bundle, backend) for the parsed model options."""
+    from edge.backends import open_backend
+    from edge.errors import EdgesharpError
+    from edge.sharpener import load_model_bundle
+
+    if not 0.0 <= args.strength <= 1.0:
+        raise EdgesharpError(f"--strength must be between 0 and 1, got {args.strength}")
+    bundle = load_model_bundle(args.model)
+    options = {"requests": args.requests, "threads": args.threads}
+    if args.backend == "openvino":
+        options.update(hint=args.hint, streams=args.streams, device=args.device, cache_dir=args.cache_dir)
+    elif args.streams is not None or args.cache_dir is not None or args.hint != "latency":
+        log.warning("--hint/--streams/--cache-dir apply to the openvino backend only; ignored")
+    backend = open_backend(bundle, args.backend, args.precision, **options)
+    log.info("model %s (%s) on %s, %s", bundle.name, bundle.path, args.backend, backend.precision)
+    return bundle, backend
+
+
+def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: int | None = None) -> dict:
+    """Run the pipeline with a status line per second on stderr (unless -q) and --stats-json if given."""
+    from edge.pipeline import Pipeline
+
+    pipeline = Pipeline(source, backend, sinks, strength=args.strength, max_frames=max_frames)
+    quiet = getattr(args, "quiet", False)
+
+    def status(stats) -> None:
+        total = max_frames or source.total
+        print(stats.status_line(total=total), file=sys.stderr, flush=True)
+
+    try:
+        summary = pipeline.run(on_status=None if quiet else status, handle_signals=True)
+    finally:
+        stats_json = getattr(args, "stats_json", None)
+        if stats_json:
+            pipeline.stats.write_json(stats_json)
+    summary["stop_reason"] = pipeline.stop_reason
+    return summary
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
+    parser.add_argument("--source", default="camera:0",
+                        help="camera:N, /dev/videoN, a video file, an image folder or synthetic (default: camera:0)")
+    parser.add_argument("--sink", action="append", default=None,
+                        help="where frames go; repeat for several (default: preview)")
+    parser.add_argument("--size", default=None, help="WIDTHxHEIGHT requested from the camera / of the synthetic scene")
+    parser.add_argument("--fps", type=float, default=None, help="frame rate requested from the camera / of the scene")
+    parser.add_argument("--frames", type=int, default=None, help="stop after this many frames from the source")
+    parser.add_argument("--stats-json", type=Path, default=None, help="write the run's statistics to this JSON file")
+    add_model_options(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from edge.errors import EdgesharpError
+    from edge.sinks import open_sink
+    from edge.sources import open_source, parse_size
+
+    if args.frames is not None and args.frames < 1:
+        raise EdgesharpError(f"--frames must be >= 1, got {args.frames}")
+    source = open_source(args.source, parse_size(args.size), args.fps)
+    sinks = [open_sink(spec, args.fps) for spec in (args.sink or ["preview"])]
+    for sink in sinks:
+        sink.preflight()
+    _, backend = open_backend_from_args(args)
+    try:
+        summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames)
+    finally:
+        backend.close()
+    lat = summary["latency_ms"]
+    print(f"{summary['frames_written']} frames from {source.description} -> {', '.join(s.description for s in sinks)}"
+          f" in {summary['elapsed_s']:.1f} s ({summary['mean_output_fps']:.1f} fps, "
+          f"{summary['frames_dropped']} dropped, latency p50 {lat['p50'] or 0:.0f} ms); {summary['stop_reason']}")
+    return 0

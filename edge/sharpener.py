@@ -1,0 +1,135 @@
+"""The Python API: `from edge import Sharpener`.
+
+    with Sharpener() as sharpener:                  # the shipped default model, OpenVINO, INT8
+        sharp = sharpener.enhance(frame)            # u8 HxWx3, BGR by default (color="rgb" for RGB)
+        for out in sharpener.stream(frames):        # pipelined, several frames in flight, order kept
+            ...
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.errors import EdgesharpError
+
+
+def load_model_bundle(model: str | Path | None = None):
+    """The bundle at `model`, or the shipped default; a clear error when there is none."""
+    from edge.bundle import default_bundle_path, load_bundle
+
+    if model is None:
+        path = default_bundle_path()
+        if not (path / "manifest.json").is_file():
+            raise EdgesharpError(f"no default model in this install ({path} has no manifest.json); "
+                                 "pass --model BUNDLE_DIR, or make one with 'edgesharp calibrate'")
+        return load_bundle(path)
+    return load_bundle(model)
+
+
+class Sharpener:
+    """Sharpen frames with a model bundle: `enhance(frame)` for one, `stream(frames)` for many."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        backend: str = "openvino",
+        precision: str = "int8",
+        strength: float = 1.0,
+        color: str = "bgr",
+        requests: int | None = None,
+        hint: str = "latency",
+        **backend_options: Any,
+    ):
+        from edge.backends import open_backend
+
+        if color not in ("bgr", "rgb"):
+            raise EdgesharpError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        if not 0.0 <= strength <= 1.0:
+            raise EdgesharpError(f"strength must be between 0 and 1, got {strength}")
+        self.bundle = load_model_bundle(model)
+        self.color = color
+        self.strength = strength
+        if backend == "openvino":
+            backend_options["hint"] = hint
+        self.backend = open_backend(self.bundle, backend, precision, requests=requests, **backend_options)
+        self.precision = self.backend.precision
+        self._lock = threading.Lock()  # one enhance/stream at a time
+
+    def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
+        from edge.imaging.io import check_frame
+
+        check_frame(frame, "frame")
+        return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if self.color == "rgb" else frame
+
+    def _finish(self, original_bgr: np.ndarray, output_bgr: np.ndarray) -> np.ndarray:
+        from edge.pipeline import blend
+
+        out = blend(original_bgr, output_bgr, self.strength)
+        return cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if self.color == "rgb" else out
+
+    def enhance(self, frame: np.ndarray) -> np.ndarray:
+        """One frame in, its sharpened version out (same size, dtype and colour order)."""
+        bgr = self._to_bgr(frame)
+        with self._lock:
+            return self._finish(bgr, self.backend.infer(bgr))
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Sharpened frames in input order, with up to `backend.num_requests` frames in flight."""
+        from edge.backends import InferenceError
+
+        done = threading.Condition()
+        results: dict[int, tuple[np.ndarray | None, BaseException | None]] = {}
+        inputs: dict[int, np.ndarray] = {}
+
+        def on_result(seq, out, error):
+            with done:
+                results[seq] = (out, error)
+                done.notify_all()
+
+        def take(seq: int) -> np.ndarray:
+            with done:
+                done.wait_for(lambda: seq in results)
+                out, error = results.pop(seq)
+            original = inputs.pop(seq)
+            if error is not None:
+                raise InferenceError(f"inference of frame {seq} failed: {error}") from error
+            return self._finish(original, out)
+
+        limit = self.backend.num_requests
+        with self._lock:
+            self.backend.set_callback(on_result)
+            submitted = taken = 0
+            try:
+                for frame in frames:
+                    bgr = self._to_bgr(frame)
+                    inputs[submitted] = bgr
+                    self.backend.submit(bgr, submitted)
+                    submitted += 1
+                    while submitted - taken > limit or (taken < submitted and taken in results):
+                        yield take(taken)
+                        taken += 1
+                while taken < submitted:
+                    yield take(taken)
+                    taken += 1
+            finally:
+                self.backend.wait_all()
+                self.backend.set_callback(None)
+
+    def describe(self) -> dict:
+        return {"model": str(self.bundle.path), "name": self.bundle.name, "precision": self.precision,
+                **self.backend.describe()}
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
