@@ -9,6 +9,7 @@ RGB -> BGR, NCHW -> NHWC, u8.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -38,15 +39,16 @@ def convert_onnx(onnx_path: str | Path):
 
 
 def set_model_facts(model, facts: dict) -> None:
-    """Store facts (size multiple, architecture, ...) under rt_info['edgesharp'][key] as strings."""
+    """Store facts (size multiple, architecture, ...) under rt_info['edgesharp'][key] as strings (JSON for containers)."""
     for key, value in facts.items():
-        model.set_rt_info(str(value), [RT_INFO_ROOT, key])
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list, tuple)) else str(value)
+        model.set_rt_info(text, [RT_INFO_ROOT, key])
 
 
 def model_facts(model) -> dict[str, str]:
     if not model.has_rt_info([RT_INFO_ROOT]):
         return {}
-    return {k: str(v) for k, v in model.get_rt_info([RT_INFO_ROOT]).astype(dict).items()}
+    return {k: v.astype(str) for k, v in model.get_rt_info([RT_INFO_ROOT]).astype(dict).items()}
 
 
 def add_u8_bgr_io(model):

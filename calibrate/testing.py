@@ -111,3 +111,8 @@ def _fit(model, steps: int, seed: int) -> None:
         loss.backward()
         opt.step()
     model.eval()
+
+
+def sample_frame(h: int, w: int, seed: int = 3) -> np.ndarray:
+    """One synthetic RGB uint8 frame of any size."""
+    return synthetic_images(1, h, w, seed)[0][1]

@@ -1,0 +1,117 @@
+"""`edgesharp calibrate`: student checkpoint -> model bundle (ONNX, OpenVINO FP32/FP16/INT8, ONNX Runtime INT8).
+
+Light at import time; torch, onnx, openvino and nncf are imported inside `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """\
+steps:
+  1 images   validation set (3 blur levels) and calibration crops (training subsets 1/3/5/7)
+  2 export   PyTorch -> ONNX (opset 17, dynamic H/W), parity with PyTorch (max abs err <= 1e-4)
+  3 convert  ONNX -> OpenVINO FP32 and FP16 IR taking and returning u8 BGR NHWC frames, parity with ONNX Runtime
+  4 score    SSIM/PSNR per level of FP32 and FP16
+  5 INT8     NNCF with accuracy control: refused (nothing written, exit 1) if mean SSIM drops more than --max-ssim-drop
+  6 INT8     ONNX Runtime QDQ (static), same guard (skip with --skip-ort-int8)
+  7 bundle   written to a staging folder, verified, then swapped into --out
+
+examples:
+  edgesharp calibrate runs/tiny/last.pt --out models/tiny
+  edgesharp calibrate runs/tiny/last.pt --out models/tiny --val-images ../shared/data/kodak24 --max-ssim-drop 0.005
+  edgesharp calibrate last.pt --out models/tiny --calib-images photos/ --subset-size 100 --preset mixed
+  edgesharp calibrate last.pt --out models/tiny --no-accuracy-control --ignored-scope type:Multiply --skip-ort-int8
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW like 96x128, got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return h, w
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by 'edgesharp train'")
+    parser.add_argument("--out", type=Path, required=True, help="bundle folder to write (replaced only when the new bundle is complete)")
+    parser.add_argument("--name", help="bundle name in the manifest (default: the architecture)")
+    parser.add_argument("--val-images", type=Path, help="sharp images to validate on, blurred at the 3 levels (default: photographs shipped with scikit-image/scikit-learn)")
+    parser.add_argument("--val-limit", type=_positive, help="use only the first N validation images")
+    parser.add_argument("--val-crop", type=_positive, help="score the central NxN window of each validation image (default: whole image)")
+    parser.add_argument("--calib-images", type=Path, help="sharp images for calibration, degraded by training subsets 1/3/5/7 (default: the packaged photographs)")
+    parser.add_argument("--calib-crop", type=_positive, default=256, help="side of the square calibration crops (default 256)")
+    parser.add_argument("--max-ssim-drop", type=float, default=0.005, help="largest allowed mean SSIM loss of INT8 vs FP32, absolute (default 0.005)")
+    parser.add_argument("--subset-size", type=_positive, default=300, help="number of calibration crops (default 300)")
+    parser.add_argument("--preset", choices=("performance", "mixed"), help="NNCF quantization preset (default: NNCF's)")
+    parser.add_argument("--ignored-scope", nargs="+", default=[], metavar="NODE",
+                        help="keep these nodes in float: names, 'type:Multiply', or 're:PATTERN'")
+    parser.add_argument("--no-accuracy-control", dest="accuracy_control", action="store_false",
+                        help="plain nncf.quantize (the drop is still measured and guarded)")
+    parser.add_argument("--skip-ort-int8", action="store_true", help="do not build the ONNX Runtime INT8 model")
+    parser.add_argument("--sizes", type=_size, nargs=2, default=[(96, 128), (160, 224)], metavar="HxW",
+                        help="the two input sizes of the parity checks (default 96x128 160x224)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for calibration crops and degradations")
+
+
+def main(args: argparse.Namespace) -> int:
+    from edge.extras import require
+
+    for module in ("torch", "onnx", "onnxruntime", "nncf", "skimage"):
+        require(module, "edgesharp calibrate", extra="train" if module == "torch" else "calibrate")
+    from calibrate.pipeline import CalibrateOptions, calibrate_checkpoint
+
+    if args.max_ssim_drop < 0:
+        print(f"edgesharp calibrate: note: --max-ssim-drop {args.max_ssim_drop:g} asks INT8 to beat FP32")
+    opts = CalibrateOptions(
+        val_images=args.val_images, calib_images=args.calib_images,
+        val_limit=args.val_limit, val_crop=args.val_crop, calib_crop=args.calib_crop,
+        max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
+        ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control,
+        skip_ort_int8=args.skip_ort_int8, sizes=list(args.sizes), name=args.name, seed=args.seed,
+    )
+    result = calibrate_checkpoint(args.checkpoint, args.out, opts)
+    print(summary_table(result.report))
+    if result.failure:
+        print(f"edgesharp calibrate: INT8 refused: {result.failure}")
+        print(f"edgesharp calibrate: no bundle written; {args.out} left as it was")
+        return 1
+    print(f"bundle: {result.bundle}")
+    return 0
+
+
+def summary_table(report: dict) -> str:
+    """Precision x level SSIM (PSNR) table, then file sizes: the closing lines of a calibrate run."""
+    scores = dict(report.get("scores", {}))
+    if "refused" in report:
+        scores["int8 (refused)"] = report["refused"]["int8"]
+    if not scores:
+        return "no scores (calibration stopped early)"
+    levels = list(next(iter(scores.values()))["levels"])
+    lines = [f"{'':18}" + "".join(f"{lv:>18}" for lv in levels) + f"{'mean SSIM':>12}"]
+    for key, s in scores.items():
+        cells = "".join(f"{s['levels'][lv]['ssim']:>9.4f} {_db(s['levels'][lv]['psnr']):>8}" for lv in levels)
+        lines.append(f"{key:18}{cells}{s['mean_ssim']:>12.4f}")
+    for key in ("openvino_int8", "onnxruntime_int8", "refused"):
+        if key in report:
+            r = report[key]
+            lines.append(f"{key}: SSIM drop {r['ssim_drop']:.5f} (limit {r['max_ssim_drop']:g}), {r['seconds']:.1f} s")
+    if report.get("file_bytes"):
+        lines.append("files: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in report["file_bytes"].items()))
+    return "\n".join(lines)
+
+
+def _db(value) -> str:
+    return "inf dB" if value is None else f"{value:.2f}dB"
