@@ -1,0 +1,31 @@
+"""`python -m train ...` and `torchrun --nproc_per_node N -m train CONFIG.yaml`: the same as `edgesharp train`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge.cli import configure_logging
+from edge.errors import EdgesharpError, MissingExtra
+from train import cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    cli.register(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(args.verbose, args.quiet)
+    try:
+        return int(cli.main(args) or 0)
+    except MissingExtra as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 2
+    except EdgesharpError as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
