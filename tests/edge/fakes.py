@@ -1,0 +1,79 @@
+"""Test doubles: frames that carry their index in flat blocks (which the sharpening kernel leaves unchanged),
+and backends that finish out of order, slowly, or with an error."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from edge.backends.base import InferenceBackend
+
+BLOCK = (slice(8, 24), slice(8, 24))
+BLOCK_HIGH = (slice(8, 24), slice(32, 48))
+
+
+def indexed_frame(index: int, h: int = 64, w: int = 80, seed: int | None = None) -> np.ndarray:
+    """A textured u8 BGR frame whose two flat 16x16 blocks encode `index` (up to 251*251)."""
+    rng = np.random.default_rng(index if seed is None else seed)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    frame[BLOCK] = index % 251
+    frame[BLOCK_HIGH] = index // 251
+    return frame
+
+
+def frame_index(frame: np.ndarray) -> int:
+    return int(frame[16, 16, 1]) + 251 * int(frame[16, 40, 1])
+
+
+class FakeBackend(InferenceBackend):
+    """Returns 255 - frame after a random delay, from `workers` threads, so results finish out of order."""
+
+    name = "fake"
+
+    def __init__(self, workers: int = 3, delay: tuple[float, float] = (0.0, 0.004), fail_at: int | None = None):
+        super().__init__(size_multiple=1)
+        self._workers = workers
+        self.delay = delay
+        self.fail_at = fail_at
+        self.submitted = 0
+        self.completion_order: list = []
+        self._pool = ThreadPoolExecutor(workers)
+        self._slots = threading.BoundedSemaphore(workers)
+        self._idle = threading.Condition()
+        self._busy = 0
+        self._rng = random.Random(0)
+
+    @property
+    def num_requests(self) -> int:
+        return self._workers
+
+    def _job(self, frame, tag, wait):
+        time.sleep(wait)
+        self._slots.release()
+        if self.fail_at is not None and tag == self.fail_at:
+            self._deliver(tag, None, RuntimeError("device lost"))
+        else:
+            self.completion_order.append(tag)
+            self._deliver(tag, 255 - frame, None)
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def submit(self, frame, tag) -> None:
+        self._slots.acquire()
+        with self._idle:
+            self._busy += 1
+        self.submitted += 1
+        self._pool.submit(self._job, frame, tag, self._rng.uniform(*self.delay))
+
+    def wait_all(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0)
+
+    def _close(self) -> None:
+        self.wait_all()
+        self._pool.shutdown()

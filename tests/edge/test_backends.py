@@ -1,0 +1,126 @@
+"""OpenVINO and ONNX Runtime backends on a real tiny IR/ONNX: correctness against a numpy reference, padding of
+odd sizes, tags with several requests in flight, precision fallback, backend parity, clear errors."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from fakes import frame_index, indexed_frame
+from ir_factory import reference_output
+
+from edge.backends import open_backend, select_precision
+from edge.backends.base import pad_to_multiple
+from edge.errors import EdgesharpError
+
+AMOUNT = 0.5
+
+
+def _random_frame(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _assert_close_to_reference(out, frame, tol):
+    ref = reference_output(frame, AMOUNT)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - ref)
+    # CPUs with bf16 units run OpenVINO in bf16 by default: a few levels on some pixels, never more
+    assert diff.max() <= tol, diff.max()
+    assert diff.mean() < 0.5
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("size", [(64, 64), (97, 131), (61, 203), (480, 640)])
+def test_output_matches_reference_at_odd_sizes(tiny_bundle, backend, size):
+    frame = _random_frame(*size, seed=size[0])
+    with open_backend(tiny_bundle, backend, "fp32") as be:
+        out = be.infer(frame)
+    _assert_close_to_reference(out, frame, tol=3 if backend == "openvino" else 1)
+
+
+def test_4k_frame(tiny_bundle):
+    frame = _random_frame(2160, 3840, seed=4)
+    with open_backend(tiny_bundle, "openvino", "fp32") as be:
+        out = be.infer(frame)
+    assert out.shape == (2160, 3840, 3)
+    ref = reference_output(frame, AMOUNT)
+    assert np.abs(out.astype(int) - ref).max() <= 3
+
+
+def test_padding_is_reflect_and_only_when_needed():
+    frame = _random_frame(10, 13)
+    padded = pad_to_multiple(frame, 8)
+    assert padded.shape == (16, 16, 3)
+    assert np.array_equal(padded[:10, :13], frame)
+    assert np.array_equal(padded[10, :13], frame[8])  # reflect-101: row 10 mirrors row 8
+    assert np.array_equal(padded[:10, 13], frame[:, 11])
+    aligned = _random_frame(16, 24)
+    assert pad_to_multiple(aligned, 8) is aligned
+
+
+def test_openvino_and_onnxruntime_agree(tiny_bundle):
+    frame = _random_frame(120, 160, seed=7)
+    with open_backend(tiny_bundle, "openvino", "fp32") as ov_be, open_backend(tiny_bundle, "onnxruntime", "fp32") as ort_be:
+        a, b = ov_be.infer(frame), ort_be.infer(frame)
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 3 and diff.mean() < 0.5
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("requests", [1, 2, 4])
+def test_every_tag_comes_back_with_its_own_frame(tiny_bundle, backend, requests):
+    with open_backend(tiny_bundle, backend, "fp32", requests=requests) as be:
+        assert be.num_requests == requests
+        for i in range(12):
+            be.submit(indexed_frame(i, 72, 88), tag=i)
+        be.wait_all()
+        got = dict(be.results(timeout=0.5))
+    assert sorted(got) == list(range(12))
+    assert all(frame_index(out) == i for i, out in got.items())
+
+
+def test_frame_size_changes_recompile(tiny_bundle):
+    with open_backend(tiny_bundle, "openvino", "fp32", requests=2) as be:
+        for i, (h, w) in enumerate([(64, 96), (96, 64), (64, 96), (72, 72)]):
+            be.submit(indexed_frame(i, h, w), tag=(i, h, w))
+        be.wait_all()
+        got = list(be.results(timeout=0.5))
+    assert sorted(tag for tag, _ in got) == sorted([(0, 64, 96), (1, 96, 64), (2, 64, 96), (3, 72, 72)])
+    assert all(out.shape == (h, w, 3) and frame_index(out) == i for (i, h, w), out in got)
+
+
+def test_precision_falls_back_with_a_warning(tiny_bundle, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert select_precision(tiny_bundle, "openvino", "int8") == "fp16"
+        assert select_precision(tiny_bundle, "onnxruntime", "int8") == "fp32"
+        assert select_precision(tiny_bundle, "onnxruntime", "fp16") == "fp32"
+    assert "no int8 model for openvino; using fp16" in caplog.text
+    assert select_precision(tiny_bundle, "openvino", "fp32") == "fp32"
+    with open_backend(tiny_bundle, "openvino") as be:
+        assert be.precision == "fp16" and be.model_path.name == "fp16.xml"
+        _assert_close_to_reference(be.infer(_random_frame(64, 64)), _random_frame(64, 64), tol=3)
+
+
+def test_openvino_options_reach_the_compiled_model(tiny_bundle, tmp_path):
+    with open_backend(tiny_bundle, "openvino", "fp32", hint="throughput", streams=1, threads=1,
+                      cache_dir=tmp_path / "cache", requests=3) as be:
+        be.infer(_random_frame(64, 64))
+        info = be.describe()
+    assert info["hint"] == "throughput" and info["requests"] == 3
+    assert info["num_streams"] == "1" and info["inference_num_threads"] == "1"
+    assert any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("bad", [np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32),
+                                 np.zeros((4, 64, 3), np.uint8)])
+def test_bad_frames_are_named(tiny_bundle, bad):
+    with open_backend(tiny_bundle, "openvino", "fp32") as be, pytest.raises(EdgesharpError, match="frame"):
+        be.submit(bad, 0)
+
+
+def test_unknown_backend_and_precision(tiny_bundle):
+    with pytest.raises(EdgesharpError, match="unknown backend 'tensorrt'"):
+        select_precision(tiny_bundle, "tensorrt", "fp32")
+    with pytest.raises(EdgesharpError, match="unknown precision 'int4'"):
+        select_precision(tiny_bundle, "openvino", "int4")
