@@ -80,7 +80,9 @@ class Pipeline:
         self._submitted = 0
         self._in_flight: dict[int, _Frame] = {}
         self._finished: dict[int, tuple[np.ndarray | None, BaseException | None]] = {}
-        self._slots: threading.Semaphore | None = None
+        # frames inside the backend (N) and frames between dispatch and the sinks (N + 2): both bounded
+        self._request_slots = threading.Semaphore(0)
+        self._buffer_slots = threading.Semaphore(0)
 
     # -- control ---------------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -134,23 +136,32 @@ class Pipeline:
         with self._lock:
             self._finished[seq] = (output, error)
             self._lock.notify_all()
+        self._request_slots.release()
+
+    def _acquire(self, slots: threading.Semaphore) -> bool:
+        while not slots.acquire(timeout=0.1):
+            if self._abort.is_set():
+                return False
+        return True
 
     def _dispatch(self) -> None:
+        # Wait for a free request *before* taking a frame, so a live source's newest frame is the one sent.
         try:
             while True:
+                if not self._acquire(self._buffer_slots):
+                    return
+                if not self._acquire(self._request_slots):
+                    self._buffer_slots.release()
+                    return
                 with self._lock:
                     self._lock.wait_for(lambda: self._pending or self._capture_done or self._abort.is_set())
                     if self._abort.is_set() or (not self._pending and self._capture_done):
                         return
                     item = self._pending.popleft()
-                    self._lock.notify_all()
-                while not self._slots.acquire(timeout=0.1):
-                    if self._abort.is_set():
-                        return
-                with self._lock:
                     seq = self._submitted
                     self._in_flight[seq] = item
                     self._submitted += 1
+                    self._lock.notify_all()
                 self.backend.submit(item.image, seq)
         except BaseException as exc:
             self._fail(exc)
@@ -182,7 +193,7 @@ class Pipeline:
                 for sink in self.sinks:
                     sink.write(item.image, result, item.name, item.index)
                 self.stats.frame_written(item.captured_at)
-                self._slots.release()
+                self._buffer_slots.release()
                 next_seq += 1
                 if any(sink.should_stop for sink in self.sinks):
                     self.stop("quit from the preview window")
@@ -207,7 +218,8 @@ class Pipeline:
                 preflight()
         self.source.open()
         restore = self._install_signals() if handle_signals else None
-        self._slots = threading.Semaphore(self.backend.num_requests + 2)
+        self._request_slots = threading.Semaphore(self.backend.num_requests)
+        self._buffer_slots = threading.Semaphore(self.backend.num_requests + 2)
         self.backend.set_callback(self._on_result)
         self.stats.info = {
             "source": self.source.description,

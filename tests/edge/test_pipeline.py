@@ -110,8 +110,8 @@ def test_live_source_faster_than_inference_drops_oldest_and_keeps_latency_bounde
     assert summary["frames_captured"] == 120
     assert summary["frames_written"] + summary["frames_dropped"] == 120
     assert 40 <= summary["frames_dropped"] <= 105  # dropped, but frames kept flowing
-    # bounded latency: a frame waits at most for the queue slot + the requests ahead of it
-    assert summary["latency_ms"]["max"] < 400
+    # bounded latency: the frame sent is the newest one, so it waits at most ~one inference before its own
+    assert summary["latency_ms"]["p50"] < 100 and summary["latency_ms"]["max"] < 250
 
 
 def test_strength_blends_output_with_input():
