@@ -109,8 +109,16 @@ def generate(kind: str, seed: int, width: int = 512, height: int = 384) -> np.nd
     rng = np.random.default_rng([seed, GENERATED_KINDS.index(kind)])
     fonts = _font_files()
 
+    chosen: list[str] = []
+
     def font() -> FontProperties:
-        return FontProperties(fname=fonts[int(rng.integers(len(fonts)))]) if fonts else FontProperties()
+        if not fonts:
+            return FontProperties()
+        chosen.append(fonts[int(rng.integers(len(fonts)))])
+        return FontProperties(fname=chosen[-1])
+
+    def bullet() -> str:
+        return "\u2022 " if chosen and "DejaVu" in chosen[-1] else "- "
 
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -134,8 +142,9 @@ def generate(kind: str, seed: int, width: int = 512, height: int = 384) -> np.nd
         ax.text(20, height * 0.09, _sentence(rng, 4).title(), fontproperties=font(), fontsize=float(rng.uniform(18, 30)),
                 color=_colour(rng, False), va="center")
         for i in range(int(rng.integers(3, 7))):
-            ax.text(40, height * 0.25 + i * float(rng.uniform(26, 40)), "\u2022 " + _sentence(rng, int(rng.integers(3, 8))),
-                    fontproperties=font(), fontsize=float(rng.uniform(10, 18)), color=fg, va="top")
+            f = font()
+            ax.text(40, height * 0.25 + i * float(rng.uniform(26, 40)), bullet() + _sentence(rng, int(rng.integers(3, 8))),
+                    fontproperties=f, fontsize=float(rng.uniform(10, 18)), color=fg, va="top")
         if rng.random() < 0.6:
             x0 = width * 0.62
             ax.add_patch(FancyBboxPatch((x0, height * 0.3), width * 0.33, height * 0.55, boxstyle="round,pad=4",
@@ -146,7 +155,7 @@ def generate(kind: str, seed: int, width: int = 512, height: int = 384) -> np.nd
         for i in range(int(rng.integers(6, 14))):
             ax.text(8, 44 + i * 22, _sentence(rng, 2), fontproperties=font(), fontsize=9, color=fg, va="top")
         for _ in range(int(rng.integers(4, 10))):
-            x, y = float(rng.uniform(width * 0.25, width * 0.85)), float(rng.uniform(40, height - 40))
+            x, y = float(rng.uniform(width * 0.25, width * 0.85)), float(rng.uniform(min(40, height / 3), max(height / 3 + 1, height - 40)))
             w, h = float(rng.uniform(60, 160)), float(rng.uniform(18, 36))
             ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=2", facecolor=_colour(rng, rng.random() < 0.5),
                                         edgecolor=_colour(rng, True), linewidth=1))

@@ -1,0 +1,76 @@
+"""Typed config: defaults, YAML overrides, --set overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from train.config import ConfigError, TrainConfig, load_config, save_config, to_dict
+
+CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+
+
+def test_defaults_then_yaml_then_set(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("arch: nafnet-ps2-w16\noptim: {grad_clip: 0.5}\nphases:\n  - {steps: 10}\n  - {steps: 20, alpha: 1.0}\n")
+    cfg = load_config(path, ["phases.1.lr=0.01", "optim.betas=[0.8, 0.95]", "arch_config.width=8", "data.sources.0.weight=2"])
+    assert cfg.arch == "nafnet-ps2-w16" and cfg.optim.grad_clip == 0.5
+    assert cfg.optim.ema_decay == TrainConfig().optim.ema_decay  # untouched default
+    assert [p.steps for p in cfg.phases] == [10, 20] and cfg.phases[1].lr == 0.01
+    assert cfg.phases[0].lr == TrainConfig().phases[0].lr  # each list element starts from defaults
+    assert cfg.optim.betas == [0.8, 0.95] and cfg.arch_config == {"width": 8}
+    assert cfg.data.sources[0].weight == 2.0 and isinstance(cfg.data.sources[0].weight, float)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.grad_clp=1", "unknown config key 'optim.grad_clp'; optim has: .*grad_clip"),
+        ("learning_rate=1", "unknown config key 'learning_rate'"),
+        ("phases.0.steps=abc", "phases.0.steps: expected an integer, got 'abc'"),
+        ("phases.0.steps=1.5", "phases.0.steps: expected an integer"),
+        ("optim.amp=maybe", "optim.amp: expected true or false"),
+        ("phases.4.steps=1", "'phases.4' is not an index of a list of 1"),
+        ("phases.0.alpha=0.5", "phases.0.alpha is 0.5 but teacher.kind is none"),
+        ("phases.0.subsets=[2]", r"phases.0.subsets: \[2\] must be"),
+        ("loss.kind=l2", "loss.kind: expected charbonnier or l1"),
+        ("validation.levels=[extreme]", "validation.levels: unknown level"),
+        ("arch", "expected key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_yaml_errors_name_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  crops: 64\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'data.crops'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level"):
+        load_config(listy)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["phases.0.steps=3"])
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert to_dict(load_config(path)) == to_dict(cfg)
+
+
+@pytest.mark.parametrize("name", ["seed.yaml", "gopro.yaml", "finetune-cpu.yaml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(CONFIGS / name)
+    assert cfg.phases and cfg.arch
+
+
+def test_seed_recipe_has_the_two_alpha_phases():
+    cfg = load_config(CONFIGS / "seed.yaml")
+    assert [p.alpha for p in cfg.phases] == [0.7, 0.5]
+    assert cfg.teacher.kind == "spandrel"
+    assert len(cfg.data.sources) == 3

@@ -1,0 +1,130 @@
+"""Data sources: on-the-fly degradation, GoPro and RealBlur pairs, builtin images, weights, prepare."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_image, tiny_config
+
+from edge.imaging.io import read_image, write_image
+from train import data
+from train.data import DataError
+
+
+def test_folder_source_degrades_crops_and_repeats_by_seed_epoch_index(sharp_folder, tmp_path):
+    cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "folder", "path": str(sharp_folder)}]})
+    ds = data.build_dataset(cfg)
+    ds.set_subsets([1])
+    s = ds[2]
+    assert s["lq"].shape == s["gt"].shape == (3, 32, 32) and s["lq"].dtype == torch.uint8
+    assert (s["lq"].float() - s["gt"].float()).abs().mean() > 1.0, "subset 1 must blur the crop"
+    again = ds[2]
+    assert torch.equal(again["lq"], s["lq"]) and torch.equal(again["gt"], s["gt"])
+    ds.set_epoch(1)
+    assert not torch.equal(ds[2]["gt"], s["gt"]), "a new epoch draws new crops"
+
+
+def test_loader_batches_are_the_same_with_and_without_workers(sharp_folder, tmp_path):
+    cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "folder", "path": str(sharp_folder)}]})
+    ds = data.build_dataset(cfg)
+    batches = []
+    for workers in (0, 2):
+        sampler = data.ResumableSampler(ds, seed=0)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=sampler, num_workers=workers,
+                                             collate_fn=data.collate, worker_init_fn=data.worker_init)
+        batches.append([b["lq"] for b in loader])
+    assert all(torch.equal(a, b) for a, b in zip(*batches, strict=True))
+    sampler = data.ResumableSampler(ds, seed=0)
+    sampler.start = 2
+    assert list(sampler) == list(data.ResumableSampler(ds, seed=0))[2:]
+
+
+def test_gopro_layout_pairs_by_name_and_crops_jointly(gopro_root, tmp_path):
+    pairs = data.gopro_pairs(gopro_root)
+    assert len(pairs) == 6 and pairs[0][2] == "scene0__000000"
+    ds = data.PairedImages(pairs, crop=32, seed=0)
+    s = ds[1]
+    assert s["lq"].shape == (3, 32, 32) and s["key"] == "scene0__000001"
+    assert 0 < (s["lq"].float() - s["gt"].float()).abs().mean() < 40
+    # the crop, flip and rotation are shared: a pair of identical files gives identical tensors
+    same = data.PairedImages([(p[1], p[1], p[2]) for p in pairs], crop=32, seed=0)
+    assert all(torch.equal(same[i]["lq"], same[i]["gt"]) for i in range(len(same)))
+    (gopro_root / "scene1" / "sharp" / "000002.png").unlink()
+    with pytest.raises(DataError, match="000002.png: no sharp counterpart"):
+        data.gopro_pairs(gopro_root)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no \\*/blur"):
+        data.gopro_pairs(tmp_path / "empty")
+
+
+def test_realblur_list_file(gopro_root, tmp_path):
+    listing = tmp_path / "RealBlur_J_train_list.txt"
+    lines = [f"scene0/sharp/{i:06d}.png scene0/blur/{i:06d}.png" for i in range(3)]
+    listing.write_text("\n".join(lines) + "\n")
+    pairs = data.realblur_pairs(listing, root=gopro_root)
+    assert [p[1].name for p in pairs] == ["000000.png", "000001.png", "000002.png"]
+    assert pairs[0][0].parent.name == "blur"
+    listing.write_text("scene0/sharp/000000.png scene0/blur/missing.png\n")
+    with pytest.raises(DataError, match=r"RealBlur_J_train_list.txt:1: .*missing.png not found"):
+        data.realblur_pairs(listing, root=gopro_root)
+
+
+def test_weighted_sources_draw_in_proportion(sharp_folder, gopro_root, tmp_path):
+    cfg = tiny_config(tmp_path / "run", data={"sources": [
+        {"kind": "folder", "path": str(sharp_folder), "weight": 3.0},
+        {"kind": "gopro", "path": str(gopro_root), "weight": 1.0},
+    ]})
+    ds = data.build_dataset(cfg)
+    keys = [ds[i]["key"] for i in range(len(ds))] + [ds[i]["key"] for i in range(len(ds))]
+    ds.set_epoch(1)
+    keys += [ds[i]["key"] for i in range(len(ds))] * 1
+    from_folder = sum(k.startswith("img") for k in keys) / len(keys)
+    assert 0.55 < from_folder < 0.95
+
+
+def test_builtin_source_has_photos_and_generated_content(tmp_path):
+    from train.builtin import GENERATED_KINDS, ensure_builtin, generate
+
+    folder = ensure_builtin("train", count=5)
+    names = sorted(p.stem for p in folder.glob("*.png"))
+    assert any(n.startswith("skimage_") for n in names) and any(n.startswith("gen_text") for n in names)
+    assert not any("kodim" in n or "gopro" in n.lower() for n in names)
+    assert sum(n.startswith("gen_") for n in names) == 5
+    for kind in GENERATED_KINDS:
+        img = generate(kind, 1, width=192, height=128)
+        assert img.shape == (128, 192, 3) and img.dtype == np.uint8 and img.std() > 5
+    np.testing.assert_array_equal(generate("text", 7, 96, 64), generate("text", 7, 96, 64))
+    cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "builtin"}], "builtin_count": 5})
+    assert len(data.build_dataset(cfg)) == len(names)
+
+
+def test_cached_teacher_needs_paired_sources(sharp_folder, gopro_root, tmp_path):
+    cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "folder", "path": str(sharp_folder)}]})
+    with pytest.raises(DataError, match="cached teacher needs fixed inputs"):
+        data.build_dataset(cfg, teacher_dir=tmp_path)
+    cache = tmp_path / "cache"
+    for blur, _, key in data.gopro_pairs(gopro_root):
+        write_image(cache / f"{key}.png", 255 - read_image(blur))
+    ds = data.PairedImages(data.gopro_pairs(gopro_root), crop=32, seed=0, teacher_dir=cache)
+    s = ds[3]
+    assert torch.equal(s["teacher"], 255 - s["lq"]), "teacher outputs are cropped and flipped with their input"
+    (cache / "scene1__000001.png").unlink()
+    with pytest.raises(DataError, match="no cached teacher output for 1 of 6 inputs.*scene1__000001"):
+        data.PairedImages(data.gopro_pairs(gopro_root), crop=32, teacher_dir=cache)
+
+
+def test_prepare_cuts_non_overlapping_patches_and_counts_bad_files(tmp_path):
+    src = tmp_path / "hr"
+    write_image(src / "big.png", make_image(70, 100, 1))  # 2 x 3 patches of 32
+    write_image(src / "small.png", make_image(20, 20, 2))
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    stats = data.prepare_patches([src], tmp_path / "patches", size=32)
+    assert stats == {"images": 3, "patches": 6, "unreadable": 1, "too_small": 1, "skipped_existing": 0}
+    big = read_image(src / "big.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "patches" / "big_00032_00064.png"), big[32:64, 64:96])
+    paired = data.prepare_patches([src], tmp_path / "paired", size=32, degrade=[1])
+    assert paired["patches"] == 6
+    pairs = data.gopro_pairs(tmp_path / "paired")
+    assert len(pairs) == 6 and pairs[0][2] == "big_00000_00000"
+    assert data.prepare_patches([src], tmp_path / "paired", size=32, degrade=[1])["skipped_existing"] == 6
