@@ -60,6 +60,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="keep these nodes in float: names, 'type:Multiply', or 're:PATTERN'")
     parser.add_argument("--no-accuracy-control", dest="accuracy_control", action="store_false",
                         help="plain nncf.quantize (the drop is still measured and guarded)")
+    parser.add_argument("--max-reverted", type=int, metavar="N",
+                        help="accuracy control: revert at most N layers to float before giving up (default: all)")
     parser.add_argument("--skip-ort-int8", action="store_true", help="do not build the ONNX Runtime INT8 model")
     parser.add_argument("--sizes", type=_size, nargs=2, default=[(96, 128), (160, 224)], metavar="HxW",
                         help="the two input sizes of the parity checks (default 96x128 160x224)")
@@ -79,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
         val_images=args.val_images, calib_images=args.calib_images,
         val_limit=args.val_limit, val_crop=args.val_crop, calib_crop=args.calib_crop,
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
-        ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control,
+        ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,
         skip_ort_int8=args.skip_ort_int8, sizes=list(args.sizes), name=args.name, seed=args.seed,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)

@@ -36,6 +36,7 @@ class CalibrateOptions:
     preset: str | None = None
     ignored_scope: list[str] = field(default_factory=list)
     accuracy_control: bool = True
+    max_reverted: int | None = None
     skip_ort_int8: bool = False
     sizes: list[tuple[int, int]] = field(default_factory=lambda: [(96, 128), (160, 224)])
     name: str | None = None
@@ -161,7 +162,8 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
 
         scores = steps.run("score: FP32 and FP16 on the validation set", do_score)
         report["scores"] = scores
-        qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control)
+        qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control,
+                                        opts.max_reverted)
         try:
             int8_model, report["openvino_int8"] = steps.run(
                 f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",

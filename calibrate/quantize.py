@@ -9,6 +9,7 @@ the guard decides: a model that misses it, or that has no quantized layer left, 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ class QuantizeOptions:
     preset: str | None = None
     ignored_scope: list[str] = field(default_factory=list)
     accuracy_control: bool = True
+    max_reverted: int | None = None  # accuracy control: most layers NNCF may revert to float (None: all)
 
 
 def ignored_scope(entries: list[str]):
@@ -99,6 +101,7 @@ def _reverted(lines: list[str]) -> list[str]:
 def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multiple: int, opts: QuantizeOptions):
     """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     preset = nncf.QuantizationPreset(opts.preset) if opts.preset else None
     scope = ignored_scope(opts.ignored_scope)
@@ -108,7 +111,8 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
     fp32 = score(openvino_runner(model, fp32_only=True), val, multiple)
     method = "accuracy_control" if opts.accuracy_control else "plain"
     attempt = {"method": method, "preset": opts.preset or "default", "subset_size": subset,
-               "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop}
+               "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
+               "max_reverted": opts.max_reverted}
     try:
         if opts.accuracy_control:
             def validate(compiled, items) -> tuple[float, list[float]]:
@@ -120,6 +124,8 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                 nncf.quantize_with_accuracy_control, model, calib_ds, nncf.Dataset(val), validate,
                 max_drop=max(opts.max_ssim_drop, 0.0), drop_type=nncf.DropType.ABSOLUTE,
                 preset=preset, subset_size=subset, ignored_scope=scope,
+                advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                    max_num_iterations=opts.max_reverted if opts.max_reverted is not None else sys.maxsize),
             )
         else:
             int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope)

@@ -1,0 +1,61 @@
+"""`edgesharp calibrate` end to end on a saved checkpoint: success, and a refused INT8 with exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibrate.testing import _perturb
+from edge import cli
+from edge.bundle import load_bundle
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import torch
+
+    from train import models
+    from train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = models.create("nafnet-test")
+    _perturb(model, 0)
+    path = tmp_path_factory.mktemp("ckpt") / "student.pt"
+    save_checkpoint(path, model, config={"loss": "l1", "lr": 0.001}, step=7)
+    return path
+
+
+def _args(checkpoint, out, image_dir, *extra):
+    return ["calibrate", str(checkpoint), "--out", str(out), "--val-images", str(image_dir), "--calib-images",
+            str(image_dir), "--subset-size", "3", "--calib-crop", "32", "--sizes", "32x32", "48x40", *extra]
+
+
+def test_cli_refuses_int8_beyond_the_guard(checkpoint, image_dir, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    rc = cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "1e-9", "--no-accuracy-control", "--skip-ort-int8"))
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert "INT8 refused" in text and "exceeds --max-ssim-drop 1e-09" in text and "no bundle written" in text
+    assert not out.exists() and (tmp_path / "bundle.calibration-failed.json").is_file()
+    assert not list(tmp_path.glob("**/int8.*"))
+
+
+def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    rc = cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "0.5", "--name", "cli-test"))
+    text = capsys.readouterr().out
+    assert rc == 0 and "bundle:" in text and "int8" in text and "mean SSIM" in text
+    bundle = load_bundle(out)
+    assert bundle.name == "cli-test" and bundle.manifest["recipe"]["step"] == 7
+    assert bundle.manifest["recipe"]["loss"] == "l1"
+
+
+def test_cli_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["calibrate", "--help"])
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_cli_missing_checkpoint_is_one_line(tmp_path, image_dir, capsys):
+    rc = cli.main(_args(tmp_path / "nope.pt", tmp_path / "b", image_dir))
+    err = capsys.readouterr().err
+    assert rc == 1 and "nope.pt" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,96 @@
+"""Step 3: NNCF INT8 under the SSIM guard (passing and failing), directly and through the pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openvino as ov
+import pytest
+import torch
+
+from calibrate.convert import convert_onnx
+from calibrate.data import calibration_inputs, validation_samples
+from calibrate.export import export_onnx
+from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
+from calibrate.testing import build_tiny_result, synthetic_images
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    images = synthetic_images(2, 40, 48, seed=5)
+    return calibration_inputs(images, 32, 3, seed=0), validation_samples(images, None)
+
+
+def test_guard_passes_and_model_is_quantized(float_ir, tiny_model, small_data):
+    _, model = float_ir
+    calib, val = small_data
+    int8, report = quantize_openvino(model, calib, val, tiny_model.size_multiple,
+                                     QuantizeOptions(max_ssim_drop=0.5, subset_size=3, accuracy_control=False))
+    assert report["passed"] and count_quantizers(int8) > 0 == count_quantizers(model)
+    assert report["ssim_drop"] == pytest.approx(report["fp32"]["mean_ssim"] - report["int8"]["mean_ssim"])
+    assert set(report["ssim_drop_per_level"]) == {"heavy", "medium", "low"}
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    core = ov.Core()
+    assert not np.array_equal(core.compile_model(int8, "CPU")({0: x})[0], core.compile_model(model, "CPU")({0: x})[0])
+
+
+def test_guard_fails_on_impossible_drop(float_ir, tiny_model, small_data):
+    _, model = float_ir
+    calib, val = small_data
+    with pytest.raises(GuardError) as err:
+        quantize_openvino(model, calib, val, tiny_model.size_multiple,
+                          QuantizeOptions(max_ssim_drop=1e-9, subset_size=3, accuracy_control=False))
+    message = str(err.value)
+    assert "exceeds --max-ssim-drop 1e-09" in message and "plain" in message and "\n" not in message
+    attempt = err.value.report["attempts"][0]
+    assert attempt["reached_drop"] > 1e-9 and attempt["method"] == "plain"
+
+
+class _TwoConv(torch.nn.Module):
+    """Two convolutions: few quantizer groups, so NNCF's layer ranking takes a second, not half a minute."""
+
+    size_multiple = 1
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x):
+        return x + 0.3 * self.b(torch.relu(self.a(x)))
+
+
+def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path):
+    """A negative limit asks INT8 to beat FP32: NNCF reverts a layer, the guard still refuses."""
+    model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
+    calib, val = small_data
+    with pytest.raises(GuardError) as err:
+        quantize_openvino(model, calib, val, 1,
+                          QuantizeOptions(max_ssim_drop=-1.0, subset_size=3, accuracy_control=True, max_reverted=1))
+    assert "accuracy_control" in str(err.value)
+    attempt = err.value.report["attempts"][0]
+    assert attempt["method"] == "accuracy_control" and attempt["max_reverted"] == 1
+    assert len(attempt["reverted"]) <= 2  # one group; NNCF reverts a quantizer group (an op may pull its partner)
+
+
+def test_pipeline_refusal_writes_no_bundle_and_keeps_the_old_one(tmp_path, tiny_bundle):
+    import shutil
+
+    out = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = build_tiny_result(out, max_ssim_drop=1e-9, accuracy_control=False, skip_ort_int8=True)
+    assert result.bundle is None and "exceeds --max-ssim-drop" in result.failure
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    failed = json.loads((tmp_path / "bundle.calibration-failed.json").read_text())
+    assert failed["refused"]["ssim_drop"] > 1e-9 and failed["refused"]["attempts"]
+
+
+def test_tiny_bundle_records_accuracy_control_run(tiny_bundle):
+    report = json.loads((tiny_bundle / "calibration_report.json").read_text())
+    q = report["openvino_int8"]
+    assert q["passed"] and q["attempts"][0]["method"] == "accuracy_control" and q["quantizers"] > 0
+    assert "reverted_layers" in q and report["timings"]
