@@ -50,14 +50,20 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return [*starts, size - tile]
 
 
-def _ramp(n: int, overlap: int, device) -> torch.Tensor:
-    """Blending weights along one axis of a tile: linear ramps over the overlap, never zero."""
+def _ramp(n: int, overlap: int, lead: bool, trail: bool, device) -> torch.Tensor:
+    """Blending weights along one axis of a tile. Sides inside the image ramp up over the overlap,
+    starting from zero for its first quarter, so a tile's border pixels (distorted by the padding a
+    network sees there) do not count when a neighbour covers them. Image borders keep full weight."""
     w = torch.ones(n, device=device)
-    if overlap > 0:
-        r = torch.linspace(0, 1, overlap + 2, device=device)[1:-1]
-        k = min(overlap, n // 2)
-        w[:k] = r[:k]
-        w[n - k :] = torch.minimum(w[n - k :], r[:k].flip(0))
+    k = min(overlap, n // 2)
+    if k > 0:
+        margin = k // 4
+        i = torch.arange(k, device=device, dtype=torch.float32)
+        r = ((i - margin + 1) / (k - margin + 1)).clamp(0, 1)
+        if lead:
+            w[:k] = torch.minimum(w[:k], r)
+        if trail:
+            w[n - k :] = torch.minimum(w[n - k :], r.flip(0))
     return w
 
 
@@ -87,8 +93,8 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, til
             if out is None:
                 out = torch.zeros(n, res.shape[1], h, w, device=x.device, dtype=torch.float32)
             ph, pw = patch.shape[-2:]
-            wy = _ramp(ph, overlap if h > tile else 0, x.device)
-            wx = _ramp(pw, overlap if w > tile else 0, x.device)
+            wy = _ramp(ph, overlap, y > 0, y + ph < h, x.device)
+            wx = _ramp(pw, overlap, x0 > 0, x0 + pw < w, x.device)
             m = (wy[:, None] * wx[None, :])[None, None]
             out[..., y : y + ph, x0 : x0 + pw] += res * m
             weight[..., y : y + ph, x0 : x0 + pw] += m
