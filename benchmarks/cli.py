@@ -1,0 +1,239 @@
+"""`edgesharp bench fps | quality | all`: run the suites, write results.json, report.md and charts to --out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = """examples:
+  edgesharp bench all --quick --out out/bench-quick
+  edgesharp bench fps --model edge/models/default --sizes 640x480,1280x720 --checkpoint runs/student.pt
+  edgesharp bench quality --images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs
+  edgesharp bench all --model bundles/a --model bundles/b --store --compare benchmarks/results/amd-epyc-2c/results.json
+"""
+
+RESULTS_ROOT = Path(__file__).resolve().parent / "results"
+
+
+def _csv(kind):
+    def parse(text: str) -> list:
+        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+
+    return parse
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", type=Path, default=[], metavar="BUNDLE",
+                   help="model bundle folder (repeatable; default: the shipped default bundle)")
+    p.add_argument("--out", type=Path, default=Path("out/bench"), help="report folder (default out/bench)")
+    p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test in well under a minute per model")
+    p.add_argument("--compare", type=Path, metavar="OLD.json", help="print ratios against an earlier results.json")
+    p.add_argument("--store", action="store_true",
+                   help=f"also copy the report to {RESULTS_ROOT.name}/<machine>/ in the source tree (the README tables' source)")
+    p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    p.add_argument("--backends", type=_csv(str), default=["openvino", "onnxruntime", "pytorch"],
+                   help="comma list: openvino,onnxruntime,pytorch (default all)")
+    p.add_argument("--precisions", type=_csv(str), default=["fp32", "fp16", "int8"], help="comma list (default all)")
+
+
+def _add_fps(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speed")
+    g.add_argument("--sizes", type=_csv(str), default=["640x480", "1280x720"], help="comma list of WxH")
+    g.add_argument("--modes", type=_csv(str), default=["sync", "async"], help="sync,async (default both)")
+    g.add_argument("--requests", type=int, help="async requests in flight (default: OpenVINO's optimal number; ORT 2)")
+    g.add_argument("--threads", type=int, help="inference threads (default: the runtime's choice)")
+    g.add_argument("--repeats", type=int, default=3, help="timed windows per measurement (default 3)")
+    g.add_argument("--duration", type=float, default=2.0, help="seconds per timed window (default 2)")
+    g.add_argument("--warmup", type=int, default=3, help="untimed inferences first (default 3)")
+    g.add_argument("--checkpoint", action="append", type=Path, default=[],
+                   help="student checkpoint for the PyTorch eager rows (repeatable; needs edgesharp[train])")
+    g.add_argument("--no-e2e", action="store_true", help="model-only timing, no pipeline runs")
+    g.add_argument("--e2e-seconds", type=float, default=6.0, help="length of each end-to-end run (default 6)")
+    g.add_argument("--source", default="camera",
+                   help="end-to-end source: 'camera' (synthetic frames paced like a webcam) or a video file")
+    g.add_argument("--camera-fps", type=float, default=30.0, help="pace of the camera-like source (default 30)")
+    g.add_argument("--target-fps", type=float, default=15.0, help="real-time target (default 15)")
+    g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
+    g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
+
+
+def _add_quality(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("quality")
+    g.add_argument("--images", type=Path, help="folder of sharp images (default: photographs shipped by scikit-image/scikit-learn)")
+    g.add_argument("--pairs", type=Path, help="folder of real *_blur/*_sharp pairs (e.g. ../shared/data/gopro_pairs)")
+    g.add_argument("--teacher", type=Path, help="teacher checkpoint (edgesharp or spandrel-loadable; needs edgesharp[train])")
+    g.add_argument("--levels", type=_csv(str), default=["heavy", "medium", "low"], help="comma list of blur levels")
+    g.add_argument("--limit", type=int, help="use only the first N images")
+    g.add_argument("--max-side", type=int, help="centre-crop images to at most N x N pixels")
+    g.add_argument("--seed", type=int, default=0, help="degradation seed (default 0)")
+    g.add_argument("--no-sheet", action="store_true", help="skip the comparison sheet PNG")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
+    sub = parser.add_subparsers(dest="bench_command", metavar="SUITE", required=True)
+    for name, help_text, adders in (
+        ("fps", "model-only and end-to-end speed per backend, precision, size and mode", (_add_fps,)),
+        ("quality", "SSIM/PSNR of baselines, students and a teacher at each blur level", (_add_quality,)),
+        ("all", "both suites into one report", (_add_fps, _add_quality)),
+    ):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_common(p)
+        for add in adders:
+            add(p)
+
+
+def _models(args) -> list[Path]:
+    if args.model:
+        return list(args.model)
+    from edge.bundle import default_bundle_path
+
+    default = default_bundle_path()
+    return [default] if (default / "manifest.json").is_file() else []
+
+
+def fps_config(args, models: list[Path]):
+    from benchmarks.fps import FpsConfig
+    from benchmarks.timing import Schedule, check_size
+    from edge.errors import EdgesharpError
+
+    for value, allowed, what in ((args.backends, ("openvino", "onnxruntime", "pytorch"), "--backends"),
+                                 (args.precisions, ("fp32", "fp16", "int8"), "--precisions"),
+                                 (args.modes, ("sync", "async"), "--modes")):
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise EdgesharpError(f"{what}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
+    if args.requests is not None and args.requests < 1:
+        raise EdgesharpError(f"--requests must be >= 1, got {args.requests}")
+    if args.source != "camera" and not Path(args.source).is_file():
+        raise EdgesharpError(f"--source {args.source}: not 'camera' and not a video file")
+    cfg = FpsConfig(
+        models=models, backends=args.backends, precisions=args.precisions,
+        sizes=[check_size(s) for s in args.sizes], modes=args.modes, requests=args.requests,
+        schedule=Schedule(args.warmup, args.repeats, args.duration), checkpoints=args.checkpoint,
+        e2e=not args.no_e2e, e2e_seconds=args.e2e_seconds, e2e_source=args.source, camera_fps=args.camera_fps,
+        target_fps=args.target_fps, target_size=check_size(args.target_size), search=not args.no_search,
+        threads=args.threads,
+    )
+    if args.quick:
+        cfg.sizes = [(128, 96)]
+        cfg.target_size = (128, 96)
+        cfg.schedule = Schedule(warmup=1, repeats=2, duration=0.25, min_iters=2)
+        cfg.e2e_seconds = 1.0
+        cfg.search_seconds = 0.6
+        cfg.search_targets = (cfg.target_fps, 20.0) if cfg.target_fps != 20.0 else (20.0,)
+    return cfg
+
+
+def quality_config(args, models: list[Path], out: Path):
+    from benchmarks.quality import QualityConfig
+
+    cfg = QualityConfig(
+        models=models, images=args.images, pairs=args.pairs, teacher=args.teacher, levels=args.levels,
+        backends=[b for b in args.backends if b != "pytorch"], precisions=args.precisions, limit=args.limit,
+        max_side=args.max_side, seed=args.seed, sheet=None if args.no_sheet else out / "comparison_sheet.png",
+    )
+    if args.quick:
+        cfg.limit = min(cfg.limit or 2, 2)
+        cfg.max_side = min(cfg.max_side or 96, 96)
+    return cfg
+
+
+def _command_line() -> str:
+    return " ".join(["edgesharp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("edgesharp") else ""
+
+
+def run(args) -> dict:
+    """Run the selected suites; returns the results dict (also written to args.out)."""
+    import datetime as dt
+
+    from benchmarks import machine, report
+    from edge.errors import EdgesharpError
+
+    info = machine.collect()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    models = _models(args)
+    results: dict = {"format": report.FORMAT, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                     "command": _command_line(), "machine": info.to_dict(), "quick": bool(args.quick),
+                     "models": [str(m) for m in models], "fps": [], "quality": None}
+
+    def progress(text: str) -> None:
+        print(f"  {text}", flush=True)
+
+    if args.bench_command in ("fps", "all"):
+        if not models:
+            msg = "no model bundle to time: pass --model BUNDLE (no default bundle is installed)"
+            if args.bench_command == "fps":
+                raise EdgesharpError(msg)
+            log.warning("%s; skipping the speed suite", msg)
+        else:
+            from benchmarks.fps import run_fps
+
+            cfg = fps_config(args, models)
+            results["config_fps"] = {"sizes": [f"{w}x{h}" for w, h in cfg.sizes], "modes": cfg.modes,
+                                     "schedule": vars(cfg.schedule), "e2e_seconds": cfg.e2e_seconds,
+                                     "source": cfg.e2e_source, "camera_fps": cfg.camera_fps,
+                                     "target_fps": cfg.target_fps, "target_size": "x".join(map(str, cfg.target_size))}
+            print("speed:", flush=True)
+            results["fps"] = run_fps(cfg, info.peak, progress)
+    if args.bench_command in ("quality", "all"):
+        from benchmarks.quality import run_quality
+
+        print("quality:", flush=True)
+        results["quality"] = run_quality(quality_config(args, models, out), progress)
+    if not args.no_charts:
+        results["charts"] = report.draw_charts(out, results)
+    report.write_results(out, results)
+    report.write_markdown(out, results)
+    if args.store:
+        store(out, info.slug)
+    return results
+
+
+def store(out: Path, slug: str) -> Path:
+    """Copy the report folder's files to benchmarks/results/<slug>/ (replacing the previous run)."""
+    import shutil
+
+    dest = RESULTS_ROOT / slug
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in dest.iterdir():
+        if f.is_file():
+            f.unlink()
+    for f in out.iterdir():
+        if f.is_file() and f.suffix in (".json", ".md", ".png"):
+            shutil.copy2(f, dest / f.name)
+    return dest
+
+
+def _summary(results: dict) -> list[str]:
+    from benchmarks import report
+
+    lines = []
+    for r in report.fps_rows(results, "verdict"):
+        sizes = ", ".join(f"{k.removeprefix('max_size_')}: {r[k] or 'none'}" for k in r if k.startswith("max_size_"))
+        lines.append(f"{r['model']} {r['backend']} {r['precision']} at {r['size']}: {r['fps'] or 0:.1f} FPS end to end "
+                     f"-> {'meets' if r['meets'] else 'misses'} {r['target_fps']:g} FPS" + (f" (largest size {sizes})" if sizes else ""))
+    for r in report.quality_rows(results):
+        lines.append(f"{r['method']:<40} {r['level']:<7} SSIM {r['ssim']:.4f}  PSNR {r['psnr']:.2f} dB")
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    from benchmarks import report
+
+    old = report.read_results(args.compare) if args.compare else None
+    results = run(args)
+    for line in _summary(results):
+        print(line)
+    print(f"report: {args.out / 'report.md'}")
+    if old is not None:
+        print(f"compared with {args.compare}:")
+        for line in report.format_comparison(report.compare(results, old)):
+            print(f"  {line}")
+    return 0
