@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
 from calibrate.testing import _perturb
@@ -29,14 +32,18 @@ def _args(checkpoint, out, image_dir, *extra):
             str(image_dir), "--subset-size", "3", "--calib-crop", "32", "--sizes", "32x32", "48x40", *extra]
 
 
-def test_cli_refuses_int8_beyond_the_guard(checkpoint, image_dir, tmp_path, capsys):
+def test_cli_refuses_int8_beyond_the_guard(checkpoint, image_dir, tiny_bundle, tmp_path, capsys):
     out = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, out)  # a good bundle from an earlier run must survive the refusal
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     rc = cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "1e-9", "--no-accuracy-control", "--skip-ort-int8"))
     text = capsys.readouterr().out
     assert rc == 1
     assert "INT8 refused" in text and "exceeds --max-ssim-drop 1e-09" in text and "no bundle written" in text
-    assert not out.exists() and (tmp_path / "bundle.calibration-failed.json").is_file()
-    assert not list(tmp_path.glob("**/int8.*"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "bundle.calibration-failed.json"]
+    failed = json.loads((tmp_path / "bundle.calibration-failed.json").read_text())
+    assert failed["refused"]["ssim_drop"] > 1e-9 and failed["refused"]["attempts"][0]["method"] == "plain"
 
 
 def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):

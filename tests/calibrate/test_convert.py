@@ -18,7 +18,6 @@ from calibrate.convert import (
     reference_u8_bgr,
     save_ir,
     set_model_facts,
-    u8_io_check,
     u8_ir_infer,
 )
 from calibrate.data import pad_to_multiple
@@ -94,8 +93,6 @@ def test_u8_known_frame_odd_size_matches_numpy_reference(tiny_model, float_ir):
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert (got != want).mean() < 1e-3
     assert np.abs(got.astype(int) - frame.astype(int)).mean() > 1  # the model does change the frame
-    result = u8_io_check(u8, ort_runner(path), {"odd": frame}, multiple)
-    assert result["odd"]["shape"] == [479, 641, 3]
 
 
 def test_pad_to_multiple_reflects():

@@ -13,7 +13,7 @@ from calibrate.convert import convert_onnx
 from calibrate.data import calibration_inputs, validation_samples
 from calibrate.export import export_onnx
 from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
-from calibrate.testing import build_tiny_result, synthetic_images
+from calibrate.testing import synthetic_images
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +73,6 @@ def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path):
     attempt = err.value.report["attempts"][0]
     assert attempt["method"] == "accuracy_control" and attempt["max_reverted"] == 1
     assert len(attempt["reverted"]) <= 2  # one group; NNCF reverts a quantizer group (an op may pull its partner)
-
-
-def test_pipeline_refusal_writes_no_bundle_and_keeps_the_old_one(tmp_path, tiny_bundle):
-    import shutil
-
-    out = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    result = build_tiny_result(out, max_ssim_drop=1e-9, accuracy_control=False, skip_ort_int8=True)
-    assert result.bundle is None and "exceeds --max-ssim-drop" in result.failure
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
-    failed = json.loads((tmp_path / "bundle.calibration-failed.json").read_text())
-    assert failed["refused"]["ssim_drop"] > 1e-9 and failed["refused"]["attempts"]
 
 
 def test_tiny_bundle_records_accuracy_control_run(tiny_bundle):

@@ -1,0 +1,131 @@
+"""edge.bundle: loading and verifying model bundles, and the one-line errors for broken ones."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.bundle import FORMAT, IR_CONTRACT, ONNX_CONTRACT, default_bundle_path, file_entry, load_bundle
+from edge.errors import BundleError
+
+FILES = {"model.onnx": b"onnx", "fp32.xml": b"<xml32/>", "fp32.bin": b"\x00" * 64, "fp16.xml": b"<xml16/>",
+         "fp16.bin": b"\x01" * 32, "int8.xml": b"<xml8/>", "int8.bin": b"\x02" * 16, "calibration_report.json": b"{}"}
+
+
+def make_bundle(folder: Path, **overrides) -> Path:
+    """A structurally valid bundle with placeholder model files (the loader does not parse them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in FILES.items():
+        (folder / name).write_bytes(data)
+    manifest = {
+        "format": FORMAT, "name": "fake", "arch": "nafnet-test", "arch_config": {"width": 8}, "size_multiple": 8,
+        "onnx_contract": ONNX_CONTRACT, "ir_contract": IR_CONTRACT,
+        "files": {name: file_entry(folder / name) for name in FILES},
+        "precisions": {"fp32": {"openvino": "fp32.xml", "onnxruntime": "model.onnx"}, "fp16": {"openvino": "fp16.xml"},
+                       "int8": {"openvino": "int8.xml"}},
+        "metrics": {"fp32": {"heavy": {"ssim": 0.9, "psnr": 30.0}}}, "int8_ssim_drop": {"openvino": {"mean": 0.001}},
+    }
+    manifest.update(overrides)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_loads_a_valid_bundle(tmp_path):
+    bundle = load_bundle(make_bundle(tmp_path / "b"))
+    assert bundle.size_multiple == 8 and bundle.arch == "nafnet-test" and bundle.arch_config == {"width": 8}
+    assert bundle.precisions == ("fp32", "fp16", "int8")
+    assert bundle.model_path("openvino", "int8") == tmp_path / "b" / "int8.xml"
+    assert bundle.model_path("onnxruntime", "fp32").name == "model.onnx"
+    assert bundle.has("onnxruntime", "fp32") and not bundle.has("onnxruntime", "int8")
+    assert bundle.metrics["fp32"]["heavy"]["ssim"] == 0.9
+
+
+def test_absent_backend_or_precision_is_named(tmp_path):
+    bundle = load_bundle(make_bundle(tmp_path / "b", precisions={"fp32": {"openvino": "fp32.xml"}}))
+    with pytest.raises(BundleError, match="no 'int8' model in this bundle"):
+        bundle.model_path("openvino", "int8")
+    with pytest.raises(BundleError, match="no onnxruntime file for fp32"):
+        bundle.model_path("onnxruntime", "fp32")
+
+
+def test_missing_file(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    (folder / "int8.bin").unlink()
+    with pytest.raises(BundleError, match=r"int8\.bin: missing from the bundle"):
+        load_bundle(folder)
+
+
+def test_bad_hash_same_size(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    (folder / "fp32.bin").write_bytes(b"\x07" * 64)
+    with pytest.raises(BundleError, match=r"fp32\.bin: sha256 .* does not match"):
+        load_bundle(folder)
+    assert load_bundle(folder, verify=False).name == "fake"
+
+
+def test_truncated_file(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    (folder / "fp16.bin").write_bytes(b"\x01" * 3)
+    with pytest.raises(BundleError, match=r"fp16\.bin: size 3 bytes, manifest says 32"):
+        load_bundle(folder)
+
+
+def test_bad_manifest_json(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    (folder / "manifest.json").write_text('{"format": "edgesharp-bundle/1",')
+    with pytest.raises(BundleError, match=r"manifest\.json: not valid JSON"):
+        load_bundle(folder)
+
+
+def test_missing_manifest_and_folder(tmp_path):
+    with pytest.raises(BundleError, match="not a model bundle folder"):
+        load_bundle(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match=r"manifest\.json: missing"):
+        load_bundle(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"format": "edgesharp-bundle/2"}, "not supported by this edgesharp"),
+        ({"format": "something-else"}, "'format' must be"),
+        ({"size_multiple": 0}, "size_multiple must be >= 1"),
+        ({"size_multiple": "8"}, "'size_multiple' must be int"),
+        ({"ir_contract": {"layout": "NCHW", "dtype": "uint8", "color": "BGR"}}, "ir_contract"),
+        ({"precisions": {"fp16": {"openvino": "fp16.xml"}}}, "no fp32 entry"),
+        ({"precisions": {"fp32": {"openvino": "other.xml"}}}, "'other.xml' is not listed"),
+        ({"precisions": {"fp32": {"tensorrt": "fp32.xml"}}}, "unknown backend 'tensorrt'"),
+        ({"files": {"../escape": {"sha256": "0", "bytes": 1}}}, "plain file name"),
+    ],
+)
+def test_invalid_manifest_fields(tmp_path, override, message):
+    folder = make_bundle(tmp_path / "b", **override)
+    with pytest.raises(BundleError, match=message) as err:
+        load_bundle(folder)
+    assert "manifest.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_required_field(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["arch"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="missing field 'arch'"):
+        load_bundle(folder)
+
+
+def test_default_bundle_path_is_inside_the_package():
+    import edge
+
+    assert default_bundle_path() == Path(edge.__file__).parent / "models" / "default"
+
+
+def test_edge_bundle_stays_light():
+    import subprocess
+
+    code = "import sys, edge.bundle; print(sorted(m for m in ('torch', 'nncf', 'onnx', 'openvino') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
