@@ -14,6 +14,7 @@ from calibrate.data import calibration_inputs, validation_samples
 from calibrate.export import export_onnx
 from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
 from calibrate.testing import synthetic_images
+from edge.errors import EdgesharpError
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,12 @@ def test_tiny_bundle_records_accuracy_control_run(tiny_bundle):
     q = report["openvino_int8"]
     assert q["passed"] and q["attempts"][0]["method"] == "accuracy_control" and q["quantizers"] > 0
     assert "reverted_layers" in q and report["timings"]
+
+
+def test_unknown_ignored_scope_is_one_clear_line(float_ir, tiny_model, small_data):
+    _, model = float_ir
+    calib, val = small_data
+    with pytest.raises(EdgesharpError, match="no_such_node") as err:
+        quantize_openvino(model, calib, val, tiny_model.size_multiple,
+                          QuantizeOptions(subset_size=3, accuracy_control=False, ignored_scope=["no_such_node"]))
+    assert "\n" not in str(err.value)
