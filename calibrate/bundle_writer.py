@@ -81,7 +81,7 @@ class BundleStaging:
             os.replace(self.out, old)
         try:
             os.replace(self.path, self.out)
-        except OSError:
+        except BaseException:  # put the previous bundle back, whatever stopped the swap
             if old is not None:
                 os.replace(old, self.out)
             raise

@@ -78,15 +78,18 @@ def center_crop(img: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def calibration_inputs(
-    images: list[tuple[str, np.ndarray]], crop: int | None, count: int, seed: int = 0
+    images: list[tuple[str, np.ndarray]], crop: int | None, count: int, seed: int = 0, multiple: int = 1
 ) -> list[np.ndarray]:
     """`count` degraded RGB uint8 crops: images cycled, subsets 1, 3, 5, 7 in turn, random crop positions.
 
-    Every crop has the same size so that both NNCF and ONNX Runtime calibrate on a fixed shape.
+    Every crop has the same size, a multiple of `multiple`, so that both NNCF and ONNX Runtime
+    calibrate on one shape the model accepts without padding.
     """
     rng = np.random.default_rng(seed)
     subsets = sorted(SUBSETS)
-    side = min([crop or 10**9] + [min(img.shape[:2]) for _, img in images])
+    side = min([crop or 10**9] + [min(img.shape[:2]) for _, img in images]) // multiple * multiple
+    if side < multiple:
+        raise EdgesharpError(f"calibration crops of {crop} px are smaller than the model's size multiple {multiple}")
     out = []
     for i in range(count):
         _, img = images[i % len(images)]

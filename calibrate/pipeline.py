@@ -117,7 +117,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         val_src = data.folder_images(opts.val_images, opts.val_limit) if opts.val_images else data.packaged_images()[: opts.val_limit]
         cal_src = data.folder_images(opts.calib_images) if opts.calib_images else data.packaged_images()
         val = data.validation_samples(val_src, opts.val_crop)
-        calib = data.calibration_inputs(cal_src, opts.calib_crop, opts.subset_size, opts.seed)
+        calib = data.calibration_inputs(cal_src, opts.calib_crop, opts.subset_size, opts.seed, multiple)
         log.info("  validation: %d images x %d levels from %s; calibration: %d crops of %dx%d from %s",
                  len(val_src), len(LEVELS), opts.val_images or "packaged photographs", len(calib),
                  calib[0].shape[1], calib[0].shape[0], opts.calib_images or "packaged photographs")

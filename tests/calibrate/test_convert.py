@@ -127,3 +127,11 @@ def test_fp16_ir_is_half_size_and_close(float_ir, tmp_path):
     b = core.compile_model(str(f16), "CPU")({0: frame[None]})[0]
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 3
 
+
+
+def test_calibration_crops_fit_the_size_multiple():
+    from calibrate.data import calibration_inputs
+    from calibrate.testing import synthetic_images
+
+    crops = calibration_inputs(synthetic_images(2, 60, 70), 50, 5, multiple=8)
+    assert len(crops) == 5 and {c.shape for c in crops} == {(48, 48, 3)} and {c.dtype for c in crops} == {np.uint8}
