@@ -1,0 +1,78 @@
+"""The quality suite: degraded sets, scoring, real pairs, the comparison sheet, and the Kodak24 reference table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import quality
+from benchmarks.images import load_pairs
+from edge.errors import EdgesharpError
+from edge.imaging.io import read_image, write_image
+
+
+def test_baseline_rows_on_package_images(tmp_path):
+    cfg = quality.QualityConfig(limit=2, max_side=64, sheet=tmp_path / "sheet.png")
+    result = quality.run_quality(cfg)
+    rows = {(r["method"], r["level"]): r for r in result["rows"]}
+    assert set(rows) == {(m, lv) for m in ("blurred input", "unsharp mask", "unsharp (reference)")
+                         for lv in ("heavy", "medium", "low")}
+    for lv in ("heavy", "medium", "low"):
+        assert rows[("blurred input", lv)]["count"] == 2
+    # blur gets lighter from heavy to low
+    assert rows[("blurred input", "heavy")]["ssim"] < rows[("blurred input", "medium")]["ssim"] < rows[("blurred input", "low")]["ssim"]
+    sheet = read_image(tmp_path / "sheet.png")
+    assert sheet.shape[0] > 3 * 64 and sheet.shape[1] > 3 * 64
+
+
+def test_real_pairs_are_scored_against_their_sharp_frame(tmp_path, test_image):
+    from benchmarks.baselines import unsharp_mask
+
+    blurred = unsharp_mask(test_image, 2.0, -0.8)  # negative amount: a blur
+    write_image(tmp_path / "scene_blur.png", blurred)
+    write_image(tmp_path / "scene_sharp.png", test_image)
+    write_image(tmp_path / "orphan_blur.png", blurred)
+    pairs = load_pairs(tmp_path)
+    assert [p.name for p in pairs] == ["scene"]
+    result = quality.run_quality(quality.QualityConfig(levels=[], pairs=tmp_path))
+    rows = {r["method"]: r for r in result["rows"]}
+    assert all(r["level"] == quality.PAIRS_LEVEL for r in rows.values())
+    assert rows["unsharp mask"]["ssim"] > rows["blurred input"]["ssim"]
+
+
+def test_pairs_folder_without_pairs_is_a_clear_error(tmp_path, test_image):
+    write_image(tmp_path / "a.png", test_image)
+    with pytest.raises(EdgesharpError, match="no \\*_blur / \\*_sharp image pairs"):
+        load_pairs(tmp_path)
+
+
+def test_detail_crop_finds_the_textured_corner():
+    img = np.full((64, 64, 3), 128, np.uint8)
+    img[40:, 40:] = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    y, x, side = quality.detail_crop(img, 16)
+    assert side == 16 and y >= 36 and x >= 36
+
+
+def test_students_are_scored_through_the_runtime(tiny_bundle):
+    cfg = quality.QualityConfig(models=[tiny_bundle], limit=1, max_side=48, levels=["medium"],
+                                backends=["openvino"], precisions=["fp32", "int8"], reference_unsharp=False)
+    rows = {r["method"]: r for r in quality.run_quality(cfg)["rows"]}
+    name = "nafnet-test openvino fp32"
+    assert name in rows and "nafnet-test openvino int8" in rows
+    assert rows[name]["kind"] == "student" and rows[name]["backend"] == "openvino"
+    assert 0 <= rows[name]["ssim"] <= 1
+
+
+@pytest.mark.slow
+def test_kodak24_reproduces_the_reference_table(shared_data):
+    """Blurred input and the reference unsharp settings give shared/data/README.md's SSIM within 0.003."""
+    expected = {"blurred input": {"heavy": 0.779, "medium": 0.881, "low": 0.970},
+                "unsharp (reference)": {"heavy": 0.831, "medium": 0.919, "low": 0.970}}
+    methods = [m for m in quality._baseline_methods(reference=True) if m.label != "unsharp mask"]
+    cfg = quality.QualityConfig(images=shared_data / "kodak24")
+    rows, _ = quality.score_methods(methods, quality.degraded_sets(cfg))
+    got = {(r["method"], r["level"]): r["ssim"] for r in rows}
+    assert len(rows) == 6 and all(r["count"] == 24 for r in rows)
+    for method, levels in expected.items():
+        for level, value in levels.items():
+            assert abs(got[(method, level)] - value) <= 0.003, f"{method} {level}: {got[(method, level)]} vs {value}"
