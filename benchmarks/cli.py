@@ -59,12 +59,16 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-fps", type=float, default=15.0, help="real-time target (default 15)")
     g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
     g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
+    g.add_argument("--crosscheck", action="store_true",
+                   help="also time each bundle's OpenVINO FP32 IR with OpenVINO's benchmark_app at --target-size")
 
 
 def _add_quality(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quality")
     g.add_argument("--images", type=Path, help="folder of sharp images (default: photographs shipped by scikit-image/scikit-learn)")
     g.add_argument("--pairs", type=Path, help="folder of real *_blur/*_sharp pairs (e.g. ../shared/data/gopro_pairs)")
+    g.add_argument("--quality-models", type=_csv(str), metavar="BUNDLES",
+                   help="comma list of bundles to score, or 'none' for baselines only (default: the --model bundles)")
     g.add_argument("--teacher", type=Path, help="teacher checkpoint (edgesharp or spandrel-loadable; needs edgesharp[train])")
     g.add_argument("--levels", type=_csv(str), default=["heavy", "medium", "low"], help="comma list of blur levels")
     g.add_argument("--limit", type=int, help="use only the first N images")
@@ -133,6 +137,8 @@ def fps_config(args, models: list[Path]):
 def quality_config(args, models: list[Path], out: Path):
     from benchmarks.quality import QualityConfig
 
+    if args.quality_models is not None:
+        models = [] if args.quality_models == ["none"] else [Path(m) for m in args.quality_models]
     cfg = QualityConfig(
         models=models, images=args.images, pairs=args.pairs, teacher=args.teacher, levels=args.levels,
         backends=[b for b in args.backends if b != "pytorch"], precisions=args.precisions, limit=args.limit,
@@ -182,6 +188,8 @@ def run(args) -> dict:
                                      "target_fps": cfg.target_fps, "target_size": "x".join(map(str, cfg.target_size))}
             print("speed:", flush=True)
             results["fps"] = run_fps(cfg, info.peak, progress)
+            if args.crosscheck:
+                results["fps"] += crosscheck_rows(cfg, progress)
     if args.bench_command in ("quality", "all"):
         from benchmarks.quality import run_quality
 
@@ -194,6 +202,31 @@ def run(args) -> dict:
     if args.store:
         store(out, info.slug)
     return results
+
+
+def crosscheck_rows(cfg, progress) -> list[dict]:
+    """Our sync OpenVINO FPS next to benchmark_app's for each bundle's FP32 IR at the target size."""
+    from benchmarks import crosscheck, timing
+    from edge.bundle import load_bundle
+    from edge.errors import EdgesharpError
+
+    rows = []
+    w, h = cfg.target_size
+    for path in cfg.models:
+        bundle = load_bundle(path)
+        ph, pw = timing.padded(h, w, bundle.size_multiple)
+        progress(f"cross-check {bundle.name} openvino fp32 {w}x{h} against benchmark_app")
+        row = {"suite": "fps", "kind": "crosscheck", "model": bundle.name, "backend": "openvino", "precision": "fp32",
+               "size": f"{w}x{h}", "mode": "sync"}
+        try:
+            r = crosscheck.crosscheck(bundle.model_path("openvino", "fp32"), ph, pw, "sync", rounds=3,
+                                      seconds=max(2.0, cfg.schedule.duration))
+            row.update(fps=r["ours_fps"], benchmark_app_fps=r["benchmark_app_fps"], ratio=r["ratio"],
+                       within_15pct=abs(r["ratio"] - 1) <= 0.15)
+        except EdgesharpError as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    return rows
 
 
 def store(out: Path, slug: str) -> Path:

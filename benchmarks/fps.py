@@ -229,6 +229,8 @@ def _torch_rows(cfg: FpsConfig, bundles: list, peak: dict) -> list[dict]:
     rows = []
     if "pytorch" not in cfg.backends or "fp32" not in cfg.precisions or "sync" not in cfg.modes:
         return rows
+    if not cfg.checkpoints:
+        log.info("no --checkpoint given: no PyTorch eager rows")
     for ckpt in cfg.checkpoints:
         model, info = timing.load_torch_student(ckpt)
         match = next((b for b in bundles if b.arch == info["arch"]), None)

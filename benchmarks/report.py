@@ -175,6 +175,12 @@ def render_markdown(results: dict) -> str:
                   *e2e_table(results), ""]
     if fps_rows(results, "verdict"):
         lines += ["## Real-time verdict", "", *verdict_table(results), ""]
+    checks = fps_rows(results, "crosscheck")
+    if checks:
+        lines += ["## Cross-check with OpenVINO's benchmark_app", "", *_table(
+            ["model", "size", "mode", "edgesharp FPS", "benchmark_app FPS", "ratio", "within 15%"],
+            [[c["model"], c["size"], c["mode"], _f(c.get("fps"), 2), _f(c.get("benchmark_app_fps"), 2),
+              _f(c.get("ratio"), 3), c.get("error") or ("yes" if c.get("within_15pct") else "no")] for c in checks]), ""]
     if quality_rows(results):
         q = results["quality"]
         lines += ["## Quality", "",
