@@ -1,0 +1,157 @@
+"""Sources: synthetic scene (size, determinism, pacing), video file, image folder, camera open failure and
+stall recovery through a fake capture, and the --source parser."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import EdgesharpError
+from edge.sources import (
+    CameraError,
+    CameraSource,
+    ImageFolderSource,
+    SyntheticSource,
+    VideoFileSource,
+    open_source,
+    parse_size,
+)
+
+
+def test_synthetic_any_size_deterministic_and_blurred():
+    a = SyntheticSource((97, 65), fps=30, paced=False)
+    b = SyntheticSource((97, 65), fps=30, paced=False)
+    fa, fb = [a.read().image for _ in range(3)], [b.read().image for _ in range(3)]
+    assert all(x.shape == (65, 97, 3) and x.dtype == np.uint8 for x in fa)
+    assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
+    assert not np.array_equal(fa[0], fa[2])  # the scene moves
+    sharp = a.sharp(0)
+    lap = lambda img: cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
+    assert lap(fa[0]) < 0.6 * lap(sharp)  # blurred by the protocol
+
+
+def test_synthetic_paced_is_live_and_keeps_rate():
+    src = open_source("synthetic", (64, 48), fps=50)
+    assert src.live
+    t = time.perf_counter()
+    for _ in range(11):
+        src.read()
+    elapsed = time.perf_counter() - t
+    assert 0.17 <= elapsed < 0.5  # 10 intervals of 20 ms
+    fast = open_source("synthetic:fast,level=heavy", (64, 48), fps=5)
+    assert not fast.live and fast.level == "heavy"
+    t = time.perf_counter()
+    for _ in range(10):
+        fast.read()
+    assert time.perf_counter() - t < 0.5
+
+
+def test_video_file_source_reads_every_frame(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, (72, 40))
+    for i in range(9):
+        writer.write(np.full((40, 72, 3), i * 20, np.uint8))
+    writer.release()
+    with VideoFileSource(path) as src:
+        frames = [f.image for f in src]
+        assert src.fps == 12 and not src.live
+    assert len(frames) == 9 and frames[0].shape == (40, 72, 3)
+    with pytest.raises(EdgesharpError, match="no such video file"):
+        VideoFileSource(tmp_path / "missing.mp4").open()
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    with pytest.raises(EdgesharpError, match="junk.mp4"):
+        VideoFileSource(tmp_path / "junk.mp4").open()
+
+
+def test_image_folder_source_names_and_skips_unreadable(tmp_path):
+    for name in ("b", "a"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((20, 30, 3), 7, np.uint8))
+    (tmp_path / "c.png").write_bytes(b"\x89PNG broken")
+    src = ImageFolderSource(tmp_path, size=(15, 10))
+    with src:
+        frames = list(src)
+    assert [f.name for f in frames] == ["a", "b"] and frames[0].image.shape == (10, 15, 3)
+    assert len(src.skipped) == 1 and src.skipped[0].endswith("c.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EdgesharpError, match="no images"):
+        ImageFolderSource(empty).open()
+
+
+class FakeCapture:
+    """cv2.VideoCapture stand-in: `script` says, per open, how many frames it delivers before stalling."""
+
+    opens: list = []
+
+    def __init__(self, script):
+        self.script = script
+        self.left = script.pop(0) if script else None
+
+    def isOpened(self):
+        return self.left is not None
+
+    def set(self, prop, value):
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_WIDTH: 32, cv2.CAP_PROP_FRAME_HEIGHT: 24, cv2.CAP_PROP_FPS: 30}.get(prop, 0)
+
+    def read(self):
+        if not self.left:
+            return False, None
+        self.left -= 1
+        return True, np.zeros((24, 32, 3), np.uint8)
+
+    def release(self):
+        pass
+
+
+def _camera(script, attempts=2):
+    return CameraSource(3, reopen_attempts=attempts, backoff_s=0.01, capture_factory=lambda dev: FakeCapture(script))
+
+
+def test_camera_open_failure_names_device_and_suggests_synthetic():
+    with pytest.raises(CameraError) as info:
+        _camera([]).open()
+    assert "camera 3" in str(info.value) and "--source synthetic" in str(info.value)
+
+
+def test_camera_reopened_after_a_stall():
+    cam = _camera([2, 3])  # first open: 2 frames then stall; reopen: 3 more
+    cam.open()
+    assert cam.live and sum(1 for _ in range(5) if cam.read() is not None) == 5
+
+
+def test_camera_that_never_comes_back_ends_clearly():
+    cam = _camera([2], attempts=2)
+    cam.open()
+    cam.read(), cam.read()
+    with pytest.raises(CameraError, match="camera 3: stopped delivering frames .* 2 reopen attempts"):
+        cam.read()
+
+
+def test_real_missing_camera_has_a_clear_error(tmp_path):
+    with pytest.raises(CameraError, match="--source synthetic"):
+        CameraSource(str(tmp_path / "video99")).open()
+
+
+def test_source_parser(tmp_path):
+    assert isinstance(open_source("camera:2"), CameraSource) and open_source("camera:2").device == 2
+    assert open_source("/dev/video7").device == "/dev/video7"
+    assert open_source("1").device == 1
+    assert isinstance(open_source(str(tmp_path)), ImageFolderSource)
+    (tmp_path / "x.mkv").write_bytes(b"")
+    assert isinstance(open_source(str(tmp_path / "x.mkv")), VideoFileSource)
+    (tmp_path / "x.png").write_bytes(b"")
+    with pytest.raises(EdgesharpError, match="edgesharp enhance"):
+        open_source(str(tmp_path / "x.png"))
+    with pytest.raises(EdgesharpError, match="no such file or folder"):
+        open_source(str(tmp_path / "nope.mp4"))
+    with pytest.raises(EdgesharpError, match="unknown option"):
+        open_source("synthetic:wobble")
+    assert parse_size("640x480") == (640, 480) and parse_size(None) is None
+    with pytest.raises(EdgesharpError, match="WIDTHxHEIGHT"):
+        parse_size("640")
