@@ -26,7 +26,7 @@ def test_synthetic_any_size_deterministic_and_blurred():
     b = SyntheticSource((97, 65), fps=30, paced=False)
     fa, fb = [a.read().image for _ in range(3)], [b.read().image for _ in range(3)]
     assert all(x.shape == (65, 97, 3) and x.dtype == np.uint8 for x in fa)
-    assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
+    assert all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
     assert not np.array_equal(fa[0], fa[2])  # the scene moves
     sharp = a.sharp(0)
     lap = lambda img: cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
