@@ -1,0 +1,225 @@
+"""Sinks: video files (codec by extension, frame count), image folders, compare, preview through a fake GUI and
+its no-display error, the virtual camera through a fake pyvirtualcam backend and the missing-driver message."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import pyvirtualcam
+from fakes import indexed_frame
+
+from edge.errors import EdgesharpError
+from edge.sinks import (
+    CompareSink,
+    ImageFolderSink,
+    NullSink,
+    PreviewSink,
+    VideoFileSink,
+    VirtualCameraSink,
+    open_sink,
+    split_view,
+    virtual_camera_help,
+)
+
+
+def _count_frames(path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def _feed(sink, n=7, h=48, w=64):
+    sink.open(w, h, 15.0)
+    for i in range(n):
+        frame = indexed_frame(i, h, w)
+        sink.write(frame, 255 - frame, f"img{i}", i)
+    sink.close()
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".mov"])
+def test_video_sink_codec_by_extension(tmp_path, ext):
+    path = tmp_path / "sub" / f"out{ext}"
+    sink = open_sink(str(path))
+    assert isinstance(sink, VideoFileSink)
+    _feed(sink)
+    assert path.is_file() and _count_frames(path) == 7
+    assert not list(path.parent.glob(".*partial*"))  # temporary file renamed into place
+
+
+def test_video_sink_rejects_unknown_extension(tmp_path):
+    with pytest.raises(EdgesharpError, match="unsupported video extension '.flv'"):
+        VideoFileSink(tmp_path / "x.flv")
+
+
+def test_image_folder_sink_keeps_names(tmp_path):
+    sink = open_sink(f"folder:{tmp_path / 'out'}")
+    _feed(sink, n=3)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    img = cv2.imread(str(tmp_path / "out" / "img1.png"))
+    assert np.array_equal(img, 255 - indexed_frame(1, 48, 64))
+    unnamed = ImageFolderSink(tmp_path / "unnamed", ext="jpg")
+    unnamed.open(8, 8, 1)
+    unnamed.write(indexed_frame(0), indexed_frame(0), None, 12)
+    assert (tmp_path / "unnamed" / "frame_000012.jpg").is_file()
+
+
+def test_compare_sink_writes_side_by_side_video_and_png(tmp_path):
+    _feed(CompareSink(tmp_path / "cmp"), n=4)
+    assert _count_frames(tmp_path / "cmp" / "compare.mp4") == 4
+    png = cv2.imread(str(tmp_path / "cmp" / "compare.png"))
+    assert png.shape == (48, 128, 3)
+
+
+def test_null_sink_counts():
+    sink = NullSink()
+    _feed(sink, n=5)
+    assert sink.frames == 5
+
+
+class FakeGui:
+    """The cv2 HighGUI calls the preview uses, recording what is shown and replaying key presses."""
+
+    def __init__(self, keys):
+        self.keys = list(keys)
+        self.shown = []
+        self.destroyed = False
+        self.trackbar = None
+
+    def namedWindow(self, name, flags):
+        self.name = name
+
+    def createTrackbar(self, label, window, value, maximum, callback):
+        self.trackbar = callback
+
+    def imshow(self, name, image):
+        self.shown.append(image)
+
+    def waitKey(self, ms):
+        return self.keys.pop(0) if self.keys else -1
+
+    def getWindowProperty(self, name, prop):
+        return 1.0
+
+    def destroyWindow(self, name):
+        self.destroyed = True
+
+
+def test_preview_side_by_side_with_fps_overlay_and_q_to_quit():
+    gui = FakeGui([-1, -1, ord("q")])
+    sink = PreviewSink(gui=gui)
+    sink.open(64, 48, 30)
+    frame = indexed_frame(0, 48, 64)
+    output = 255 - frame
+    for i in range(3):
+        assert not sink.should_stop
+        sink.write(frame, output, None, i)
+    assert sink.should_stop
+    sink.close()
+    assert gui.destroyed and gui.shown[0].shape == (48, 128, 3)
+    bottom = gui.shown[-1][-30:]
+    assert not np.array_equal(bottom[:, :64], frame[-30:])  # the overlay is drawn on the preview ...
+    assert np.array_equal(frame, indexed_frame(0, 48, 64))  # ... never on the frames other sinks receive
+    assert np.array_equal(output, 255 - indexed_frame(0, 48, 64))
+
+
+def test_preview_split_slider():
+    gui = FakeGui([])
+    sink = PreviewSink(mode="split", gui=gui)
+    sink.open(64, 48, 30)
+    gui.trackbar(25)
+    a, b = np.zeros((48, 64, 3), np.uint8), np.full((48, 64, 3), 200, np.uint8)
+    sink.write(a, b, None, 0)
+    assert gui.shown[0].shape == (48, 64, 3)
+    view = split_view(a, b, 0.25)
+    assert (view[5, :15] == 0).all() and (view[5, 17:] == 200).all()
+
+
+def test_preview_without_display_fails_clearly(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    with pytest.raises(EdgesharpError, match="--sink preview: no display"):
+        open_sink("preview").preflight()
+
+
+class FakeVirtualCamera:
+    """A pyvirtualcam backend (the interface pyvirtualcam.register_backend documents) that keeps the frames."""
+
+    instances: list = []
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self.frames = []
+        self.closed = False
+        FakeVirtualCamera.instances.append(self)
+
+    def send(self, frame):
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed = True
+
+    def device(self):
+        return "fake-cam"
+
+    def native_fourcc(self):
+        return None
+
+
+class BrokenBackend(FakeVirtualCamera):
+    def __init__(self, **kw):
+        raise RuntimeError("device not found, check if v4l2loopback module is loaded")
+
+
+@pytest.fixture
+def fake_vcam(monkeypatch):
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", dict(pyvirtualcam.camera.BACKENDS))
+    pyvirtualcam.register_backend("fake", FakeVirtualCamera)
+    FakeVirtualCamera.instances.clear()
+    return FakeVirtualCamera
+
+
+def test_virtual_camera_through_a_fake_backend(fake_vcam):
+    sink = open_sink("vcam:backend=fake")
+    assert isinstance(sink, VirtualCameraSink)
+    sink.preflight()
+    _feed(sink, n=5)
+    cam = fake_vcam.instances[-1]
+    assert (cam.width, cam.height, cam.fps) == (64, 48, 15.0) and cam.closed
+    assert cam.fourcc == pyvirtualcam.util.encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
+    assert len(cam.frames) == 5
+    assert np.array_equal(cam.frames[2].reshape(48, 64, 3), 255 - indexed_frame(2, 48, 64))
+
+
+def test_virtual_camera_missing_driver_message(monkeypatch):
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {"v4l2loopback": BrokenBackend})
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    with pytest.raises(EdgesharpError) as info:
+        VirtualCameraSink().open(64, 48, 30)
+    message = str(info.value)
+    assert "\n" not in message and "no virtual camera available" in message
+    assert "v4l2loopback" in message and "modprobe" in message
+    assert "OBS" in virtual_camera_help("Windows") and "OBS" in virtual_camera_help("Darwin")
+
+
+def test_virtual_camera_real_backend_on_this_machine_fails_with_install_hint(tmp_path):
+    """No v4l2loopback device here: the real pyvirtualcam backend must fail with the one-line hint."""
+    if list(__import__("pathlib").Path("/dev").glob("video*")):
+        pytest.skip("this machine has video devices; the missing-driver path cannot be exercised for real")
+    with pytest.raises(EdgesharpError, match="no virtual camera available .*install"):
+        VirtualCameraSink().open(64, 48, 30)
+
+
+def test_sink_parser(tmp_path):
+    assert isinstance(open_sink("null"), NullSink)
+    assert open_sink("preview:split").mode == "split"
+    assert open_sink("vcam:/dev/video9").device == "/dev/video9"
+    assert isinstance(open_sink(str(tmp_path)), ImageFolderSink)
+    with pytest.raises(EdgesharpError, match="not one image file"):
+        open_sink(str(tmp_path / "x.png"))
+    with pytest.raises(EdgesharpError, match="not a known sink"):
+        open_sink("out.xyz")
