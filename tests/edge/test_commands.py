@@ -1,0 +1,146 @@
+"""`edgesharp run` and `edgesharp enhance` end to end on the tiny bundle: images, folders, videos (same frame
+count), stats JSON, SIGINT shutdown without lost frames, clear errors, and a light `import edge`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fakes import indexed_frame
+from ir_factory import reference_output
+
+from edge.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _count_frames(path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_enhance_image_keeps_alpha(tiny_bundle_dir, tmp_path):
+    frame = indexed_frame(1, 50, 70)
+    alpha = np.full((50, 70), 128, np.uint8)
+    cv2.imwrite(str(tmp_path / "in.png"), np.dstack([frame, alpha]))
+    assert main(["enhance", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--model", str(tiny_bundle_dir)]) == 0
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (50, 70, 4) and (out[:, :, 3] == 128).all()
+    assert np.abs(out[:, :, :3].astype(int) - reference_output(frame, 0.5)).max() <= 3
+
+
+def test_enhance_folder_same_stems_png(tiny_bundle_dir, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, size in enumerate([(40, 60), (60, 40), (33, 47)]):  # mixed sizes and orientations
+        cv2.imwrite(str(src / f"pic{i}.jpg"), indexed_frame(i, *size))
+    stats = tmp_path / "stats.json"
+    assert main(["-q", "enhance", str(src), str(tmp_path / "out"), "--model", str(tiny_bundle_dir),
+                 "--stats-json", str(stats)]) == 0
+    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outs == ["pic0.png", "pic1.png", "pic2.png"]
+    assert cv2.imread(str(tmp_path / "out" / "pic1.png")).shape == (60, 40, 3)
+    assert json.loads(stats.read_text())["frames_written"] == 3
+
+
+def test_enhance_video_same_frame_count(tiny_bundle_dir, tmp_path):
+    src = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(13):
+        writer.write(indexed_frame(i, 48, 64))
+    writer.release()
+    out = tmp_path / "out.mp4"
+    assert main(["enhance", str(src), str(out), "--model", str(tiny_bundle_dir), "--backend", "onnxruntime"]) == 0
+    assert _count_frames(out) == 13
+    assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == 10
+
+
+def test_run_synthetic_to_files_with_stats(tiny_bundle_dir, tmp_path):
+    stats = tmp_path / "stats.json"
+    code = main(["run", "--model", str(tiny_bundle_dir), "--source", "synthetic:fast", "--size", "96x64",
+                 "--frames", "12", "--sink", str(tmp_path / "o.mkv"), "--sink", f"compare:{tmp_path / 'cmp'}",
+                 "--sink", f"folder:{tmp_path / 'frames'}", "--requests", "2", "--strength", "0.5",
+                 "--stats-json", str(stats)])
+    assert code == 0
+    data = json.loads(stats.read_text())
+    assert data["frames_written"] == 12 and data["frames_dropped"] == 0
+    assert data["run"]["requests"] == 2 and data["run"]["strength"] == 0.5
+    assert set(data["latency_ms"]) >= {"p50", "p95", "max"} and data["rss_mb"] > 0
+    assert _count_frames(tmp_path / "o.mkv") == 12
+    assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 12
+    assert (tmp_path / "cmp" / "compare.png").is_file()
+
+
+def test_run_errors_are_one_line(tiny_bundle_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("edge.bundle.default_bundle_path", lambda: tmp_path / "default")
+    assert main(["run", "--source", "synthetic", "--sink", "null"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("edgesharp run: error: no default model") and "--model" in err[-1]
+    assert main(["run", "--model", str(tiny_bundle_dir), "--source", str(tmp_path / "video99"), "--sink", "null"]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["run", "--model", str(tiny_bundle_dir), "--source", "camera:/nonexistent/video9",
+                 "--sink", "null"]) == 1
+    err = capsys.readouterr().err
+    assert "camera /nonexistent/video9: cannot open it" in err and "--source synthetic" in err
+
+
+def test_sigint_stops_cleanly_without_losing_frames(tiny_bundle_dir, tmp_path):
+    frames_dir, stats = tmp_path / "frames", tmp_path / "stats.json"
+    cmd = [sys.executable, "-m", "edge.cli", "-q", "run", "--model", str(tiny_bundle_dir), "--source",
+           "synthetic:fast", "--size", "80x64", "--sink", f"folder:{frames_dir}", "--sink", str(tmp_path / "o.avi"),
+           "--stats-json", str(stats)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(frames_dir.glob("*.png"))) < 5 and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    data = json.loads(stats.read_text())
+    n = data["frames_written"]
+    assert n >= 5 and n == data["frames_captured"] and data["frames_dropped"] == 0
+    assert sorted(p.name for p in frames_dir.glob("*.png")) == [f"frame_{i:06d}.png" for i in range(n)]
+    assert _count_frames(tmp_path / "o.avi") == n
+    assert "SIGINT received" in out
+
+
+def test_run_real_video_same_frame_count(shared_data, tiny_bundle_dir, tmp_path):
+    video = shared_data / "video" / "webcam_person_asl_book.mkv"
+    out = tmp_path / "out.mp4"
+    assert main(["-q", "run", "--model", str(tiny_bundle_dir), "--source", str(video), "--sink", str(out)]) == 0
+    assert _count_frames(out) == _count_frames(video) == 109
+
+
+def test_enhance_kodak24(shared_data, tiny_bundle_dir, tmp_path):
+    out = tmp_path / "kodak"
+    assert main(["-q", "enhance", str(shared_data / "kodak24"), str(out), "--model", str(tiny_bundle_dir)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.with_suffix(".png").name for p in (shared_data / "kodak24").glob("*.png"))
+    assert len(names) == 24
+    assert cv2.imread(str(out / "kodim04.png")).shape == (768, 512, 3)  # portrait kept
+
+
+def test_import_edge_stays_light():
+    code = (
+        "import sys\n"
+        "import edge, edge.sharpener, edge.pipeline, edge.sources, edge.sinks, edge.stats, edge.backends\n"
+        "import edge.backends.openvino_backend, edge.commands.run, edge.commands.enhance\n"
+        "from edge import Sharpener\n"
+        "heavy = [m for m in ('torch', 'onnx', 'nncf', 'onnxruntime', 'pyvirtualcam', 'train', 'calibrate')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-2000:]
