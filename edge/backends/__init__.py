@@ -46,6 +46,9 @@ def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **o
         from edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
+        if precision == "fp32":
+            # CPUs with bf16 or fp16 units otherwise run an fp32 IR in reduced precision by default.
+            ov_options["config"] = {"INFERENCE_PRECISION_HINT": "f32", **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:
         from edge.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -124,3 +124,14 @@ def test_unknown_backend_and_precision(tiny_bundle):
         select_precision(tiny_bundle, "tensorrt", "fp32")
     with pytest.raises(EdgesharpError, match="unknown precision 'int4'"):
         select_precision(tiny_bundle, "openvino", "int4")
+
+
+def test_fp32_runs_in_full_precision_on_every_cpu(tiny_bundle):
+    """fp32 must not silently run in bf16/fp16 on CPUs that have those units."""
+    from edge.backends import open_backend
+
+    backend = open_backend(tiny_bundle, "openvino", "fp32")
+    try:
+        assert backend._config["INFERENCE_PRECISION_HINT"] == "f32"
+    finally:
+        backend.close()
