@@ -128,3 +128,14 @@ def test_prepare_cuts_non_overlapping_patches_and_counts_bad_files(tmp_path):
     pairs = data.gopro_pairs(tmp_path / "paired")
     assert len(pairs) == 6 and pairs[0][2] == "big_00000_00000"
     assert data.prepare_patches([src], tmp_path / "paired", size=32, degrade=[1])["skipped_existing"] == 6
+
+
+def test_edgesharp_train_prepare_reports_counts(tmp_path, capsys):
+    from edge.cli import main as edgesharp
+
+    write_image(tmp_path / "hr" / "a.png", make_image(64, 96, 3))
+    (tmp_path / "hr" / "bad.jpg").write_bytes(b"\xff\xd8garbage")
+    assert edgesharp(["train", "prepare", str(tmp_path / "hr"), "--out", str(tmp_path / "p"), "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "6 patches from 2 images" in out and "1 unreadable" in out
+    assert len(list((tmp_path / "p").glob("*.png"))) == 6

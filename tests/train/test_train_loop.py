@@ -170,9 +170,17 @@ log_every: 1
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "train", "-q", str(config)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("done at step 3") == 1, "only rank 0 reports"
+    # own process group, so a hang kills the workers too instead of leaving them orphaned
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("torchrun with 2 gloo processes did not finish in 120 s")
+    assert proc.returncode == 0, stderr[-3000:]
+    assert stdout.count("done at step 3") == 1, "only rank 0 reports"
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3], "only rank 0 logs"
     ckpt = checkpoint.read_checkpoint(tmp_path / "run" / "last.pt")

@@ -129,3 +129,21 @@ def test_models_trace_to_onnx_without_python_branches(tmp_path):
     (y,) = sess.run(None, {"input": x.numpy()})
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(y), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_macs_per_pixel_is_the_per_pixel_slope():
+    model = models.create("nafnet-test")
+    per_image = 8 * 8 * 2 + 16 * 16  # channel attention 1x1 convolutions of the two width-8 blocks and the middle one
+    for side in (16, 64):
+        assert count_macs(model, side, side) == pytest.approx(models.macs_per_pixel(model) * side * side + per_image)
+
+
+def test_edgesharp_train_archs_lists_the_registry(capsys):
+    from edge.cli import main as edgesharp
+
+    assert edgesharp(["train", "archs"]) == 0
+    out = capsys.readouterr().out
+    for name in models.REGISTRY:
+        assert name in out
+    tiny_row = next(line for line in out.splitlines() if line.startswith("nafnet-tiny "))
+    assert f"{models.count_params(models.create('nafnet-tiny')):,}" in tiny_row

@@ -1,17 +1,15 @@
 """Parameter and multiply-accumulate counts of a student network.
 
 MACs are counted by forward hooks on every Conv2d and Linear (elementwise ops, norms and pooling are
-not counted). "MACs per pixel" divides the total for one image by its pixel count at a reference
-size; the per-image terms (the channel attention's 1x1 convolutions on pooled features) make this
-depend very slightly on the size, hence the fixed reference.
+not counted). A fully convolutional network costs MACs(H, W) = a * H * W + b, where b is the per-image
+work on pooled features (the channel attention's 1x1 convolutions). "MACs per pixel" is the slope a,
+found exactly from two small square inputs, so it does not depend on a reference size.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-REFERENCE_SIZE = 256
 
 
 def count_params(model: nn.Module) -> int:
@@ -48,7 +46,8 @@ def count_macs(model: nn.Module, height: int, width: int, channels: int = 3) -> 
     return total
 
 
-def macs_per_pixel(model: nn.Module, size: int = REFERENCE_SIZE) -> float:
-    multiple = getattr(model, "size_multiple", 1)
-    side = max(multiple, size // multiple * multiple)
-    return count_macs(model, side, side) / (side * side)
+def macs_per_pixel(model: nn.Module) -> float:
+    """Multiply-accumulates per input pixel (the per-image constant excluded)."""
+    s = max(8, getattr(model, "size_multiple", 1))
+    small, large = count_macs(model, s, s), count_macs(model, 2 * s, 2 * s)
+    return (large - small) / (3 * s * s)
