@@ -145,10 +145,10 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
 def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) -> Result:
     out = Path(cfg.out_dir)
     last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.jsonl"
+    if not resume and last_path.exists():  # every rank checks, so none waits for a rank that stopped
+        raise EdgesharpError(f"{last_path} exists: pass --resume to continue it, or choose another out_dir")
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
-        if not resume and last_path.exists():
-            raise EdgesharpError(f"{last_path} exists: pass --resume to continue it, or choose another out_dir")
     barrier(d)
 
     torch.manual_seed(cfg.seed)
@@ -232,7 +232,10 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
             with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
                 pred = net(lq)
             loss, parts = distillation_loss(loss_fn, pred.float(), gt, target_t, phase.alpha)
-            check = all_reduce_mean(torch.stack([loss.detach(), (~torch.isfinite(loss.detach())).float()]), d)
+            # one collective per step: the mean loss, any rank's non-finite loss, any rank's Ctrl-C
+            flags = torch.tensor([0.0, float(sigint.set)], device=loss.device)
+            flags[0] = (~torch.isfinite(loss.detach())).float()
+            check = all_reduce_mean(torch.cat([loss.detach().reshape(1), flags]), d)
             if check[1] > 0 or not math.isfinite(float(check[0])):
                 good = f"{last_path} (step {checkpoint.read_checkpoint(last_path)['step']})" if last_path.exists() else "none written yet"
                 raise TrainingDiverged(f"non-finite loss ({float(loss):.4g}) at step {step + 1}; last good checkpoint: {good}")
@@ -267,10 +270,10 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
                     best = metrics["best_mean_ssim"] = scores["mean_ssim"]
                     metrics["best_step"] = step
                     save(best_path, step)
-            stop_now = sigint.set or step == end
-            if step % cfg.save_every == 0 or stop_now:
+            interrupted = bool(check[2] > 0)
+            if step % cfg.save_every == 0 or interrupted or step == end:
                 save(last_path, step)
-            if sigint.set:
+            if interrupted:
                 result.status = "interrupted"
                 log.warning("interrupted at step %d; %s saved", step, last_path)
                 break

@@ -185,3 +185,20 @@ log_every: 1
     assert [r["step"] for r in records] == [1, 2, 3], "only rank 0 logs"
     ckpt = checkpoint.read_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["step"] == 3
+
+
+def test_init_from_an_official_release_file(sharp_folder, tmp_path):
+    from train import models
+
+    src = models.create("nafnet-test")
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0, 0.1)
+    release = tmp_path / "NAFNet-test.pth"
+    torch.save({"params": src.state_dict()}, release)
+    cfg = folder_cfg(tmp_path / "run", sharp_folder, init_from=str(release),
+                     phases=[{"subsets": [1], "steps": 1, "lr": 1e-12, "warmup_steps": 0, "min_lr": 1e-12}])
+    loop.train(cfg)
+    model, _ = checkpoint.load_student(tmp_path / "run" / "last.pt")
+    for key, value in src.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=1e-6)
