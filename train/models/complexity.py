@@ -8,6 +8,8 @@ found exactly from two small square inputs, so it does not depend on a reference
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -23,7 +25,10 @@ def conv_macs(module: nn.Conv2d, out: torch.Tensor) -> int:
 
 
 def count_macs(model: nn.Module, height: int, width: int, channels: int = 3) -> int:
-    """Total MACs of Conv2d and Linear layers for one image of height x width."""
+    """Total MACs of Conv2d and Linear layers for one image of height x width.
+
+    The network runs on a copy on the "meta" device: only shapes are propagated, nothing is computed.
+    """
     total = 0
 
     def hook(module: nn.Module, _inp, out: torch.Tensor) -> None:
@@ -33,16 +38,12 @@ def count_macs(model: nn.Module, height: int, width: int, channels: int = 3) -> 
         else:
             total += out.numel() // out.shape[0] * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, channels, height, width))
-        model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
+    meta = copy.deepcopy(model).to("meta").eval()
+    for m in meta.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        meta(torch.zeros(1, channels, height, width, device="meta"))
     return total
 
 
