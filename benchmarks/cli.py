@@ -230,17 +230,27 @@ def crosscheck_rows(cfg, progress) -> list[dict]:
 
 
 def store(out: Path, slug: str) -> Path:
-    """Copy the report folder's files to benchmarks/results/<slug>/ (replacing the previous run)."""
+    """Copy results.json, report.md and the charts to benchmarks/results/<slug>/ (replacing the previous run).
+
+    The comparison sheet stays out: it holds crops of the test images, which may not be redistributable.
+    """
     import shutil
+
+    from benchmarks import report
 
     dest = RESULTS_ROOT / slug
     dest.mkdir(parents=True, exist_ok=True)
     for f in dest.iterdir():
         if f.is_file():
             f.unlink()
-    for f in out.iterdir():
-        if f.is_file() and f.suffix in (".json", ".md", ".png"):
-            shutil.copy2(f, dest / f.name)
+    results = report.read_results(out / "results.json")
+    if results.get("quality"):
+        results["quality"].pop("sheet", None)
+    for chart in results.get("charts", []):
+        shutil.copy2(chart, dest / Path(chart).name)
+    results["charts"] = [Path(c).name for c in results.get("charts", [])]
+    report.write_results(dest, results)
+    report.write_markdown(dest, results)
     return dest
 
 

@@ -162,7 +162,8 @@ def run_pipeline(bundle, backend: str, precision: str, size: tuple[int, int], cf
             runtime.warmup(w, h)
         warm = np.zeros((h, w, 3), np.uint8)
         runtime.infer(warm)
-        pipeline = Pipeline(source, runtime, [NullSink()])
+        # A short queue: stopping flushes every captured frame, which at ~1 FPS would take longer than the run.
+        pipeline = Pipeline(source, runtime, [NullSink()], queue_size=1)
         timer = threading.Timer(seconds, pipeline.stop, args=("benchmark time limit",))
         timer.start()
         try:

@@ -48,6 +48,7 @@ class Machine:
     python: str
     libraries: dict[str, str]
     date: str
+    load_average: list[float] | None
     peak: dict = field(default_factory=dict)
 
     @property
@@ -165,6 +166,14 @@ def library_versions() -> dict[str, str]:
     return {name: v for name in LIBRARIES if (v := _version(name))}
 
 
+def _load_average() -> list[float] | None:
+    """1/5/15-minute load: other processes competing for the cores make every number here lower."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def collect() -> Machine:
     """Describe this machine (cheap: reads /proc and package metadata, imports nothing heavy)."""
     info = _cpuinfo()
@@ -191,5 +200,6 @@ def collect() -> Machine:
         python=platform.python_version(),
         libraries=library_versions(),
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        load_average=_load_average(),
         peak=theoretical_peak(physical, ghz, profile),
     )

@@ -74,11 +74,10 @@ def pytorch_reference(results: dict) -> dict[tuple[str, str], float]:
 
 
 def _precision_label(row: dict) -> str:
-    """OpenVINO may execute an fp32 IR in bf16 on CPUs with AVX512_BF16/AMX; say so."""
+    """OpenVINO executes an fp32 IR in bf16 on CPUs with AVX512_BF16/AMX unless told otherwise; say so."""
     hint = str((row.get("info") or {}).get("inference_precision_hint", ""))
-    for t in ("bf16", "bfloat16", "f16"):
-        if t in hint and row["precision"] != "fp16":
-            return f"{row['precision']} ({'bf16' if 'bf' in t else 'f16'} exec)"
+    if row["precision"] == "fp32" and "bf" in hint:
+        return "fp32 (bf16 exec)"
     return row["precision"]
 
 
@@ -153,7 +152,8 @@ def render_markdown(results: dict) -> str:
         lines += [
             f"Machine: {m.get('cpu_model')} ({m.get('vendor')}), {m.get('physical_cores')} physical / "
             f"{m.get('logical_cores')} logical cores usable, {m.get('frequency_ghz')} GHz ({m.get('frequency_source')}); "
-            f"ISA: {', '.join(m.get('flags', []))}; {m.get('os')}, Python {m.get('python')}.",
+            f"ISA: {', '.join(m.get('flags', []))}; {m.get('os')}, Python {m.get('python')}."
+            + (f" Load average at start (1/5/15 min): {m['load_average']}." if m.get("load_average") else ""),
             "",
             f"Theoretical peak: {peak.get('fp32_gmacs')} GMAC/s fp32, {peak.get('int8_gmacs')} GMAC/s int8 "
             f"({peak.get('formula')}; {peak.get('simd')}, {peak.get('fma_units')} FMA units, "
@@ -223,15 +223,21 @@ def draw_charts(out_dir: Path, results: dict) -> list[str]:
         fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4), squeeze=False)
         for ax, mode in zip(axes[0], modes, strict=True):
             rows = [r for r in model if r["mode"] == mode]
-            configs = list(dict.fromkeys(f"{r['model']}\n{r['backend']} {r['precision']}" for r in rows))
+            one_model = len({r["model"] for r in rows}) == 1
+
+            def label(r: dict, one_model: bool = one_model) -> str:
+                return f"{r['backend']} {r['precision']}" if one_model else f"{r['model']}\n{r['backend']} {r['precision']}"
+
+            configs = list(dict.fromkeys(label(r) for r in rows))
             sizes = list(dict.fromkeys(r["size"] for r in rows))
             width = 0.8 / max(1, len(sizes))
             for j, size in enumerate(sizes):
-                vals = {f"{r['model']}\n{r['backend']} {r['precision']}": r["fps"] for r in rows if r["size"] == size}
+                vals = {label(r): r["fps"] for r in rows if r["size"] == size}
                 ax.bar([i + j * width for i in range(len(configs))], [vals.get(c, 0) for c in configs], width, label=size)
             ax.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(configs))], configs, fontsize=7)
+            ax.tick_params(axis="x", labelrotation=20)
             ax.set_ylabel("FPS (model only)")
-            ax.set_title(f"{mode}")
+            ax.set_title(mode + (f" ({rows[0]['model']})" if one_model else ""))
             ax.legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / "fps.png"

@@ -80,3 +80,23 @@ def test_camera_like_source_is_paced_and_live():
     assert np.array_equal(frames[0], frames[3]) and not np.array_equal(frames[0], frames[1])
     fast = fps.CameraLikeSource(64, 48, paced=False)
     assert not fast.live
+
+
+def test_pytorch_rows_come_from_the_checkpoint(tmp_path):
+    import pytest
+
+    pytest.importorskip("torch", reason="PyTorch eager rows need torch")
+    from benchmarks import report
+    from train import models
+    from train.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "s.pt", models.create("nafnet-test"))
+    cfg = fps.FpsConfig(models=[], checkpoints=[ckpt], sizes=[(40, 30)], schedule=timing.Schedule(1, 2, 0.05, 2))
+    rows = fps._torch_rows(cfg, [], {"fp32_gmacs": 100.0})
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["backend"], row["precision"], row["mode"], row["size"]) == ("pytorch", "fp32", "sync", "40x30")
+    assert row["fps"] > 0 and row["achieved_gmacs"] > 0
+    faster = dict(row, backend="openvino", fps=row["fps"] * 3)
+    table = "\n".join(report.model_table({"fps": [row, faster]}))
+    assert "| 3.00x |" in table and "| 1.00x |" in table

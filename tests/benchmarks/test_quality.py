@@ -76,3 +76,22 @@ def test_kodak24_reproduces_the_reference_table(shared_data):
     for method, levels in expected.items():
         for level, value in levels.items():
             assert abs(got[(method, level)] - value) <= 0.003, f"{method} {level}: {got[(method, level)]} vs {value}"
+
+
+def test_teacher_from_an_edgesharp_checkpoint(tmp_path):
+    torch = pytest.importorskip("torch", reason="--teacher needs torch")
+    from edge.imaging.metrics import ssim
+    from train import models
+    from train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = models.create("nafnet-test").eval()
+    ckpt = save_checkpoint(tmp_path / "teacher.pt", net)
+    cfg = quality.QualityConfig(teacher=ckpt, limit=1, max_side=40, levels=["low"], reference_unsharp=False)
+    rows = {r["kind"]: r for r in quality.run_quality(cfg)["rows"] if r["kind"] == "teacher"}
+    assert rows["teacher"]["method"].startswith("teacher nafnet-test")
+    sample = quality.degraded_sets(cfg)["low"][0]
+    with torch.no_grad():
+        x = torch.from_numpy(sample.blurred.transpose(2, 0, 1).copy())[None].float() / 255
+        y = net(x)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert rows["teacher"]["ssim"] == pytest.approx(ssim(sample.sharp, y), abs=1e-3)
