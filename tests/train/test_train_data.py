@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_image, tiny_config
+from train_helpers import make_image, tiny_config
 
 from edge.imaging.io import read_image, write_image
 from train import data

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from train_helpers import tiny_config
 
 from edge.cli import main as edgesharp
 from train import checkpoint, loop

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 import torch
-from conftest import make_image
+from train_helpers import make_image
 
 from edge.imaging.io import read_image, write_image
 from train import checkpoint, models, teachers
