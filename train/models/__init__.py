@@ -61,6 +61,19 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(shuffle=4, width=32, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2]),
         "pixel-unshuffle x4 stem, width 32, [2,2,4]/2/[2,2,2], pixel-shuffle back, global residual",
     ),
+    # Real-time CPU students (issue 8): LayerNorm costs as much as the convolutions in OpenVINO on a
+    # CPU (its reductions are memory-bound), so these drop it; zero-initialised beta/gamma keep the
+    # norm-free blocks stable. The pixel-unshuffle x4 stem runs every block on 1/16 of the pixels.
+    "nafnet-rt": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
+        "real-time student: pixel-unshuffle x4, width 32, [1,1,2]/1/[1,1,1], no normalisation",
+    ),
+    "nafnet-rt-lite": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
+        "lighter real-time student: pixel-unshuffle x4, width 24, [1,1,2]/1/[1,1,1], no normalisation",
+    ),
     "nafnet-test": ArchSpec(
         NAFNet,
         dict(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
