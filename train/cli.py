@@ -47,6 +47,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable), e.g. --set optim.ema_decay=0.999")
     p.add_argument("--stop-at-step", type=int, default=None, help="stop (and save last.pt) at this global step")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     return p
 
 
@@ -90,6 +92,10 @@ def main(args: argparse.Namespace) -> int:
 
         return list_archs()
     run = _run_parser().parse_args([args.target, *args.rest])
+    if run.quiet or run.verbose:  # -q/-v given after CONFIG.yaml
+        import logging
+
+        logging.getLogger().setLevel(logging.WARNING if run.quiet else logging.DEBUG)
     return _train(run.config, args.resume or run.resume, [*args.overrides, *run.overrides], run.stop_at_step)
 
 
