@@ -74,3 +74,12 @@ def test_seed_recipe_has_the_two_alpha_phases():
     assert [p.alpha for p in cfg.phases] == [0.7, 0.5]
     assert cfg.teacher.kind == "spandrel"
     assert len(cfg.data.sources) == 3
+
+
+def test_cli_module_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, train, train.cli; print(sorted(m for m in ('torch', 'yaml', 'spandrel') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
