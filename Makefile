@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-all demo test lint
+.PHONY: install install-all demo test lint default-model
 
 install:            ## runtime only: OpenVINO, OpenCV, numpy, psutil (seconds on a laptop)
 	$(PIP) install -e .
@@ -18,3 +18,12 @@ test: install-all   ## what CI runs
 
 lint:
 	ruff check .
+
+# The shipped default model, from nothing but what installed packages provide (about an hour on 2 cores):
+# teacher on ground truth, real-time student distilled from it, INT8 under the SSIM guard, Kodak24 check.
+default-model: install-all
+	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
+	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default/last.pt),--resume)
+	edgesharp calibrate runs/default/best.pt --out edge/models/default --name edgesharp-default
+	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher/best.pt \
+		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
