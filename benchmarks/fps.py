@@ -214,7 +214,7 @@ def _model_row(bundle, backend, precision, size, mode, cfg, mpp, peak) -> dict:
     try:
         if backend == "openvino":
             t = timing.time_openvino(bundle.model_path("openvino", precision), ph, pw, mode, cfg.schedule,
-                                     cfg.requests, cfg.threads)
+                                     cfg.requests, cfg.threads, precision=precision)
         else:
             t = timing.time_onnxruntime(bundle.model_path("onnxruntime", precision), ph, pw, mode, cfg.schedule,
                                         cfg.requests, cfg.threads)

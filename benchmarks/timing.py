@@ -123,13 +123,16 @@ def time_async(start_one, wait_all, requests: int, schedule: Schedule) -> Timing
 # -- backends ---------------------------------------------------------------------------------------------
 
 def time_openvino(xml: Path, height: int, width: int, mode: str, schedule: Schedule, requests: int | None = None,
-                  threads: int | None = None) -> Timing:
+                  threads: int | None = None, precision: str | None = None) -> Timing:
     import openvino as ov
+
+    from edge.backends import openvino_precision_config
 
     core = ov.Core()
     model = core.read_model(xml)
     model.reshape({model.input(): [1, height, width, 3]})
-    config = {"PERFORMANCE_HINT": "LATENCY" if mode == "sync" else "THROUGHPUT"}
+    config = {"PERFORMANCE_HINT": "LATENCY" if mode == "sync" else "THROUGHPUT",
+              **openvino_precision_config(precision or "")}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
     compiled = core.compile_model(model, "CPU", config)

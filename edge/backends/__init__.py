@@ -20,7 +20,7 @@ PRECISION_NAMES = ("int8", "fp16", "fp32")
 PREFERENCE = {"openvino": ("int8", "fp16", "fp32"), "onnxruntime": ("int8", "fp32", "fp16")}
 
 __all__ = ["BACKEND_NAMES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
-           "pad_to_multiple", "select_precision"]
+           "openvino_precision_config", "pad_to_multiple", "select_precision"]
 
 
 def select_precision(bundle, backend: str, precision: str) -> str:
@@ -38,6 +38,15 @@ def select_precision(bundle, backend: str, precision: str) -> str:
     raise EdgesharpError(f"{bundle.path}: no model file for the {backend} backend in this bundle")
 
 
+def openvino_precision_config(precision: str) -> dict[str, str]:
+    """OpenVINO properties that make `precision` mean what it says.
+
+    CPUs with bf16 or fp16 units (AVX512_BF16, AMX) run an fp32 IR in reduced precision by default;
+    fp32 asks for f32 execution. fp16 and int8 IRs keep the device's fastest default.
+    """
+    return {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
+
+
 def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **options: Any) -> InferenceBackend:
     """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor."""
     precision = select_precision(bundle, backend, precision)
@@ -46,9 +55,7 @@ def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **o
         from edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
-        if precision == "fp32":
-            # CPUs with bf16 or fp16 units otherwise run an fp32 IR in reduced precision by default.
-            ov_options["config"] = {"INFERENCE_PRECISION_HINT": "f32", **(ov_options.get("config") or {})}
+        ov_options["config"] = {**openvino_precision_config(precision), **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:
         from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
