@@ -186,6 +186,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         def do_write():
             report["file_bytes"] = _sizes_of(stage.path)
             manifest = _manifest(info, arch, multiple, facts["arch_config"], scores, report, opts)
+            manifest.update(_complexity(model))
             return stage.commit(manifest, report)
 
         steps.run("bundle: hash, verify and swap into place", do_write)
@@ -217,6 +218,13 @@ def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: d
         "validation": report["data"],
         "recipe": _jsonable(recipe),
     }
+
+
+def _complexity(model) -> dict:
+    """Parameters and MACs per pixel, so the runtime and benchmarks know the cost without torch."""
+    from train.models.complexity import count_params, macs_per_pixel
+
+    return {"params": int(count_params(model)), "macs_per_pixel": float(macs_per_pixel(model))}
 
 
 def _jsonable(obj):

@@ -54,6 +54,12 @@ def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):
     bundle = load_bundle(out)
     assert bundle.name == "cli-test" and bundle.manifest["recipe"]["step"] == 7
     assert bundle.manifest["recipe"]["loss"] == "l1"
+    from train.checkpoint import load_student
+    from train.models.complexity import count_params
+
+    model, _ = load_student(checkpoint)
+    assert bundle.manifest["params"] == count_params(model)
+    assert bundle.manifest["macs_per_pixel"] > 0
 
 
 def test_cli_help_has_examples(capsys):
