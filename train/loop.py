@@ -238,7 +238,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
             check = all_reduce_mean(torch.cat([loss.detach().reshape(1), flags]), d)
             if check[1] > 0 or not math.isfinite(float(check[0])):
                 good = f"{last_path} (step {checkpoint.read_checkpoint(last_path)['step']})" if last_path.exists() else "none written yet"
-                raise TrainingDiverged(f"non-finite loss ({float(loss):.4g}) at step {step + 1}; last good checkpoint: {good}")
+                raise TrainingDiverged(f"non-finite loss ({float(loss.detach()):.4g}) at step {step + 1}; last good checkpoint: {good}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
