@@ -17,11 +17,11 @@ import numpy as np
 from edge.errors import EdgesharpError
 from edge.imaging.degrade import LEVELS, SUBSETS, degrade_level, degrade_subset
 from edge.imaging.io import list_images, read_image
+from edge.imaging.samples import package_photographs
 
 log = logging.getLogger(__name__)
 
 # Colour photographs bundled with the packages (no download needed).
-SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "cat")
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,8 @@ class Sample:
 
 
 def packaged_images() -> list[tuple[str, np.ndarray]]:
-    """The sharp colour photographs scikit-image and scikit-learn ship, as (name, RGB uint8)."""
-    images: list[tuple[str, np.ndarray]] = []
-    import skimage.data
-
-    for name in SKIMAGE_PHOTOS:
-        try:
-            img = getattr(skimage.data, name)()
-        except Exception as exc:  # some versions fetch a few images on demand
-            log.debug("skimage.data.%s unavailable: %s", name, exc)
-            continue
-        if img.ndim == 3 and img.shape[2] == 3:
-            images.append((f"skimage-{name}", np.ascontiguousarray(img, dtype=np.uint8)))
-    try:
-        from sklearn.datasets import load_sample_images
-
-        sk = load_sample_images()
-        for fname, img in zip(sk.filenames, sk.images, strict=True):
-            images.append((f"sklearn-{os.path.splitext(os.path.basename(fname))[0]}", np.ascontiguousarray(img)))
-    except ImportError:
-        log.debug("scikit-learn not installed; using scikit-image photographs only")
+    """The colour photographs installed packages ship (scikit-image, scikit-learn, matplotlib), as (name, RGB uint8)."""
+    images = list(package_photographs(colour_only=True).items())
     if not images:
         raise EdgesharpError("no packaged sample images found (scikit-image/scikit-learn); pass --calib-images DIR")
     return images

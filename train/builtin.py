@@ -17,15 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.imaging.samples import package_photographs
+
 log = logging.getLogger(__name__)
 
 VERSION = "v1"
-SKIMAGE_PHOTOS = (
-    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
-    "stereo_motorcycle", "colorwheel", "brick", "camera", "coins", "gravel", "grass", "moon", "page",
-    "text", "clock", "logo",
-)
-MATPLOTLIB_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png")
 GENERATED_KINDS = ("text", "slide", "ui", "chart", "pattern")
 _WORDS_TEXT = (
     "meeting agenda quarterly review roadmap budget design sprint notes action items deadline camera "
@@ -39,48 +35,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("EDGESHARP_CACHE", Path.home() / ".cache" / "edgesharp")) / "builtin" / VERSION
 
 
-def _rgb(img: np.ndarray) -> np.ndarray:
-    if img.dtype == bool:
-        img = img.astype(np.uint8) * 255
-    if img.dtype != np.uint8:
-        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
-
-
 def photographs() -> dict[str, np.ndarray]:
     """Every shipped photograph that can be loaded offline, as uint8 RGB, by name."""
-    out: dict[str, np.ndarray] = {}
-    try:
-        import skimage.data
-
-        for name in SKIMAGE_PHOTOS:
-            try:
-                img = getattr(skimage.data, name)()
-                out[f"skimage_{name}"] = _rgb(img[0] if isinstance(img, tuple) else img)
-            except Exception as exc:  # some need pooch downloads in some versions
-                log.debug("skimage.data.%s unavailable: %s", name, exc)
-    except ImportError:
-        log.info("scikit-image not installed: no skimage photographs in the builtin source")
-    try:
-        from sklearn.datasets import load_sample_images
-
-        for fname, img in zip(load_sample_images().filenames, load_sample_images().images, strict=True):
-            out[f"sklearn_{Path(fname).stem}"] = _rgb(img)
-    except ImportError:
-        log.info("scikit-learn not installed: no sklearn photographs in the builtin source")
-    try:
-        import matplotlib
-        from matplotlib import image as mpimg
-
-        folder = Path(matplotlib.get_data_path()) / "sample_data"
-        for name in MATPLOTLIB_PHOTOS:
-            if (folder / name).is_file():
-                out[f"mpl_{Path(name).stem}"] = _rgb(mpimg.imread(folder / name))
-    except ImportError:
-        log.info("matplotlib not installed: no matplotlib sample images in the builtin source")
-    return out
+    return package_photographs()
 
 
 def _font_files() -> list[str]:
