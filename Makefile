@@ -20,10 +20,12 @@ lint:
 	ruff check .
 
 # The shipped default model, from nothing but what installed packages provide (about an hour on 2 cores):
-# teacher on ground truth, real-time student distilled from it, INT8 under the SSIM guard, Kodak24 check.
+# teacher on ground truth, real-time student distilled from it, fine-tuned on photographs, INT8 under the
+# SSIM guard, Kodak24 check (MODEL_CARD.md).
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default/last.pt),--resume)
-	edgesharp calibrate runs/default/best.pt --out edge/models/default --name edgesharp-default
+	edgesharp train train/configs/default-finetune.yaml $(if $(wildcard runs/default-finetune/last.pt),--resume)
+	edgesharp calibrate runs/default-finetune/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8
 	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher/best.pt \
 		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
