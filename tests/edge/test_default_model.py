@@ -1,0 +1,47 @@
+"""The shipped default bundle: it loads, its hashes match, and it sharpens heavy blur on package photographs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.bundle import default_bundle_path, load_bundle
+from edge.imaging.degrade import degrade_level
+from edge.imaging.metrics import ssim
+from edge.imaging.samples import package_photographs
+
+
+def _centre(img: np.ndarray, size: int = 256) -> np.ndarray:
+    h, w = img.shape[:2]
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return np.ascontiguousarray(img[y : y + size, x : x + size])
+
+
+def test_default_bundle_loads_and_verifies_its_hashes():
+    bundle = load_bundle(default_bundle_path(), verify=True)
+    assert bundle.arch == "nafnet-rt"
+    assert bundle.has("openvino", "int8") and bundle.has("onnxruntime", "fp32")
+    assert bundle.manifest["int8_ssim_drop"]["openvino"]["mean"] <= bundle.manifest["max_ssim_drop"]
+    size = sum(p.stat().st_size for p in default_bundle_path().iterdir())
+    assert size < 20 * 2**20
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_default_model_sharpens_heavy_blur(precision):
+    from edge import Sharpener
+
+    photos = package_photographs(colour_only=True)
+    names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china"]
+    sharpener = Sharpener(precision=precision, color="rgb")
+    try:
+        before, after = [], []
+        for name in names:
+            sharp = _centre(photos[name])
+            blurred, _ = degrade_level(sharp, "heavy", name)
+            out = sharpener.enhance(blurred)
+            assert out.shape == sharp.shape and out.dtype == np.uint8
+            before.append(ssim(sharp, blurred))
+            after.append(ssim(sharp, out))
+    finally:
+        sharpener.close()
+    assert np.mean(after) > np.mean(before) + 0.005, (before, after)
