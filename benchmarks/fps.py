@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,16 +117,10 @@ class CameraLikeSource(Source):
         self._frames = [bicubic_blur(scene.render(i * 3, fps), factor, sigma) for i in range(distinct)]
         self.description = f"camera-like {width}x{height}" + (f" @ {fps:g} fps" if paced else ", unpaced")
         self._index = 0
-        self._t0: float | None = None
 
     def _read(self) -> SourceFrame | None:
-        if self.live:
-            now = time.perf_counter()
-            if self._t0 is None:
-                self._t0 = now
-            due = self._t0 + self._index / self.fps
-            if due > now and self._interrupted.wait(due - now):
-                return None
+        if self.live and not self._wait_for_frame(self._index):
+            return None
         frame = self._frames[self._index % len(self._frames)]
         self._index += 1
         return SourceFrame(frame)

@@ -51,6 +51,7 @@ class Source:
         self.fps = fps
         self.total: int | None = None  # frame count when known in advance
         self._interrupted = threading.Event()
+        self._t0: float | None = None  # when frame 0 was due (paced sources)
 
     def open(self) -> None:
         pass
@@ -65,6 +66,15 @@ class Source:
         if frame is not None and self.size and frame.image.shape[1::-1] != tuple(self.size):
             frame.image = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
         return frame
+
+    def _wait_for_frame(self, index: int) -> bool:
+        """Pace a generated live source like a camera: sleep until frame `index` is due at `fps`.
+        False when interrupted while waiting."""
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        due = self._t0 + index / self.fps
+        return not (due > now and self._interrupted.wait(due - now))
 
     def interrupt(self) -> None:
         """Make `read` return None soon (used on shutdown; also cuts camera back-off waits short)."""
@@ -326,7 +336,6 @@ class SyntheticSource(Source):
             "" if paced else ", unpaced")
         self._scene = SyntheticScene(self.width, self.height, seed)
         self._index = 0
-        self._t0: float | None = None
 
     def sharp(self, index: int) -> np.ndarray:
         return self._scene.render(index, self.fps)
@@ -334,13 +343,8 @@ class SyntheticSource(Source):
     def _read(self) -> SourceFrame | None:
         from edge.imaging.degrade import bicubic_blur
 
-        if self.live:
-            now = time.perf_counter()
-            if self._t0 is None:
-                self._t0 = now
-            due = self._t0 + self._index / self.fps
-            if due > now and self._interrupted.wait(due - now):
-                return None
+        if self.live and not self._wait_for_frame(self._index):
+            return None
         factor, sigma = SYNTHETIC_LEVELS[self.level]
         frame = bicubic_blur(self.sharp(self._index), factor, sigma)
         self._index += 1
