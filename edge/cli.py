@@ -80,17 +80,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     configure_logging(args.verbose, args.quiet)
-    module = importlib.import_module(args._module)
+    return call_handler(args.command, importlib.import_module(args._module).main, args)
+
+
+def call_handler(command: str, handler, args: argparse.Namespace) -> int:
+    """Run a subcommand's `main(args)`, turning user-facing errors into one line and an exit code."""
     try:
-        return int(module.main(args) or 0)
+        return int(handler(args) or 0)
     except MissingExtra as exc:
-        print(f"edgesharp {args.command}: {exc}", file=sys.stderr)
+        print(f"edgesharp {command}: {exc}", file=sys.stderr)
         return 2
     except EdgesharpError as exc:
-        print(f"edgesharp {args.command}: error: {exc}", file=sys.stderr)
+        print(f"edgesharp {command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"edgesharp {args.command}: interrupted", file=sys.stderr)
+        print(f"edgesharp {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge.cli import configure_logging
-from edge.errors import EdgesharpError, MissingExtra
+from edge.cli import call_handler, configure_logging
 from train import cli
 
 
@@ -17,14 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.register(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.verbose, args.quiet)
-    try:
-        return int(cli.main(args) or 0)
-    except MissingExtra as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return 2
-    except EdgesharpError as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 1
+    return call_handler("train", cli.main, args)
 
 
 if __name__ == "__main__":
