@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibrate.data import center_crop
 from edge.errors import EdgesharpError, ImageReadError
 from edge.imaging.io import list_images, read_image
 
@@ -64,16 +65,6 @@ def package_image_paths() -> list[Path]:
     return paths
 
 
-def _crop(img: np.ndarray, max_side: int | None) -> np.ndarray:
-    """A centred crop no larger than max_side x max_side (keeps pixels unscaled, unlike a resize)."""
-    if not max_side:
-        return img
-    h, w = img.shape[:2]
-    ch, cw = min(h, max_side), min(w, max_side)
-    y, x = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(img[y : y + ch, x : x + cw])
-
-
 def load_sharp_images(folder: Path | None = None, limit: int | None = None, max_side: int | None = None) -> list[Sample]:
     """Images from `folder`, or the package photographs when None; optionally the first `limit`, cropped."""
     if folder is None:
@@ -89,7 +80,7 @@ def load_sharp_images(folder: Path | None = None, limit: int | None = None, max_
     samples = []
     for p in paths:
         try:
-            samples.append(Sample(p.stem, _crop(read_image(p), max_side)))
+            samples.append(Sample(p.stem, np.ascontiguousarray(center_crop(read_image(p), max_side))))
         except ImageReadError as exc:
             log.warning("skipping %s", exc)
     if not samples:
@@ -113,5 +104,5 @@ def load_pairs(folder: Path, limit: int | None = None, max_side: int | None = No
         sharp, blurred = read_image(sharps[name]), read_image(blurs[name])
         if sharp.shape != blurred.shape:
             raise EdgesharpError(f"{blurs[name]}: size {blurred.shape[:2]} differs from {sharps[name]} {sharp.shape[:2]}")
-        samples.append(Sample(name, _crop(sharp, max_side), _crop(blurred, max_side)))
+        samples.append(Sample(name, np.ascontiguousarray(center_crop(sharp, max_side)), np.ascontiguousarray(center_crop(blurred, max_side))))
     return samples
