@@ -24,16 +24,21 @@ class ConfigError(EdgesharpError):
     """A config file or override names an unknown key or gives a value of the wrong type."""
 
 
+BUILTIN_CONTENT = ("all", "photos", "generated")
+
+
 @dataclass
 class DataSource:
     """One training source. kind: folder (sharp images, degraded on the fly), gopro (*/blur + */sharp),
     realblur (list file of `gt blur` lines, paths relative to `root`), builtin (offline photos and
-    generated video-call content)."""
+    generated video-call content). `content` narrows a builtin source to `photos` or `generated`, so two
+    builtin sources with their own weights set the mix."""
 
     kind: str = "builtin"
     path: str = ""
     root: str = ""
     weight: float = 1.0
+    content: str = "all"
 
 
 @dataclass
@@ -45,6 +50,8 @@ class DataConfig:
     # images are read into memory once when a source has at most this many (0: never)
     cache_images: int = 2000
     builtin_count: int = 200
+    # the fewest samples an epoch draws (0: the sources' total); larger epochs restart loader workers less often
+    epoch_samples: int = 0
 
 
 @dataclass
@@ -254,6 +261,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"data.sources.{i}.kind: expected folder, gopro, realblur or builtin, got {s.kind!r}")
         if s.kind != "builtin" and not s.path:
             raise ConfigError(f"data.sources.{i}.path: required for kind {s.kind}")
+        if s.content not in BUILTIN_CONTENT:
+            raise ConfigError(f"data.sources.{i}.content: expected one of {', '.join(BUILTIN_CONTENT)}, got {s.content!r}")
+        if s.content != "all" and s.kind != "builtin":
+            raise ConfigError(f"data.sources.{i}.content: only a builtin source can be narrowed, not {s.kind}")
         if s.weight <= 0:
             raise ConfigError(f"data.sources.{i}.weight: must be positive, got {s.weight}")
     bad_levels = [v for v in cfg.validation.levels if v not in LEVELS]

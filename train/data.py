@@ -147,7 +147,9 @@ class DegradedImages(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
+        # index may exceed len(self): it picks file index % len and keys a fresh crop and degradation
         rng = self.rng(index)
+        index %= len(self.files)
         img = self.cache[index] if self.cache is not None else read_image(self.files[index])
         img = pad_to(img, self.crop)
         y, x = random_crop_box(*img.shape[:2], self.crop, rng)
@@ -180,7 +182,7 @@ class PairedImages(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = self.rng(index)
-        blur, sharp, key = self.pairs[index]
+        blur, sharp, key = self.pairs[index % len(self.pairs)]
         images = [read_image(blur), read_image(sharp)]
         if self.teacher_dir is not None:
             images.append(read_image(self.teacher_file(key)))
@@ -198,18 +200,20 @@ class PairedImages(Dataset):
 class MixedDataset(Dataset):
     """Several sources drawn with probabilities proportional to their weights.
 
-    Index i maps to (source, item) through an RNG keyed by (seed, epoch, i); the length is the sum
-    of the sources' lengths, so an epoch visits about as many samples as the sources hold.
+    Index i maps to (source, item) through an RNG keyed by (seed, epoch, i); each draw gets its own
+    crop and degradation even when it repeats an image. An epoch is the sum of the sources' lengths,
+    or `epoch_samples` when that is larger (small sources would otherwise restart loader workers
+    every few steps).
     """
 
-    def __init__(self, sources: list[Dataset], weights: list[float], seed: int = 0):
+    def __init__(self, sources: list[Dataset], weights: list[float], seed: int = 0, epoch_samples: int = 0):
         if len(sources) != len(weights) or not sources:
             raise DataError(f"{len(sources)} sources but {len(weights)} weights")
         self.sources = sources
         w = np.asarray(weights, dtype=np.float64)
         self.probs = w / w.sum()
         self.rng = SampleRNG(seed)
-        self.length = sum(len(s) for s in sources)
+        self.length = max(sum(len(s) for s in sources), epoch_samples)
 
     def set_epoch(self, epoch: int) -> None:
         self.rng.epoch = epoch
@@ -234,7 +238,8 @@ class MixedDataset(Dataset):
             return self.sources[0][index]
         rng = self.rng(index, salt=1)
         k = int(rng.choice(len(self.sources), p=self.probs))
-        return self.sources[k][int(rng.integers(len(self.sources[k])))]
+        n = len(self.sources[k])
+        return self.sources[k][int(rng.integers(n)) + n * index]
 
 
 def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDataset:
@@ -250,6 +255,8 @@ def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDat
                                 f"e.g. from `edgesharp train prepare --degrade`), not {src.kind} degraded on the fly")
             folder = ensure_builtin("train", d.builtin_count) if src.kind == "builtin" else src.path
             files = find_images(folder)
+            if src.kind == "builtin" and src.content != "all":
+                files = [f for f in files if f.name.startswith("gen_") == (src.content == "generated")]
             if not files:
                 raise DataError(f"data.sources.{i}: {folder} holds no images")
             preload = 0 < len(files) <= d.cache_images
@@ -260,8 +267,8 @@ def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDat
             sources.append(PairedImages(realblur_pairs(src.path, src.root), d.crop, cfg.seed + i, teacher_dir))
         else:
             raise DataError(f"data.sources.{i}.kind: unknown kind {src.kind!r}")
-        log.info("data source %d: %s %s, %d samples, weight %g", i, src.kind, src.path or "", len(sources[-1]), src.weight)
-    return MixedDataset(sources, [s.weight for s in d.sources], cfg.seed)
+        log.info("data source %d: %s %s, %d samples, weight %g", i, src.kind, src.path or src.content, len(sources[-1]), src.weight)
+    return MixedDataset(sources, [s.weight for s in d.sources], cfg.seed, d.epoch_samples)
 
 
 class ResumableSampler(DistributedSampler):

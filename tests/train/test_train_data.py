@@ -83,6 +83,22 @@ def test_weighted_sources_draw_in_proportion(sharp_folder, gopro_root, tmp_path)
     assert 0.55 < from_folder < 0.95
 
 
+def test_epoch_samples_lengthen_small_epochs_with_fresh_crops(sharp_folder, gopro_root, tmp_path):
+    sources = [{"kind": "folder", "path": str(sharp_folder)}, {"kind": "gopro", "path": str(gopro_root)}]
+    ds = data.build_dataset(tiny_config(tmp_path / "run", data={"sources": sources, "epoch_samples": 64}))
+    assert len(ds) == 64
+    draws = [ds[i] for i in range(len(ds))]
+    folder = [d for d in draws if d["key"].startswith("img")]
+    assert len({d["key"] for d in folder}) == 6 and len(folder) > 12
+    # an image drawn twice in one epoch comes back as a different crop or degradation
+    first = {}
+    for d in folder:
+        if d["key"] in first:
+            assert not torch.equal(first[d["key"]], d["lq"])
+        first[d["key"]] = d["lq"]
+    np.testing.assert_array_equal(ds[5]["lq"].numpy(), draws[5]["lq"].numpy())
+
+
 def test_builtin_source_has_photos_and_generated_content(tmp_path):
     from train.builtin import GENERATED_KINDS, ensure_builtin, generate
 
@@ -97,6 +113,21 @@ def test_builtin_source_has_photos_and_generated_content(tmp_path):
     np.testing.assert_array_equal(generate("text", 7, 96, 64), generate("text", 7, 96, 64))
     cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "builtin"}], "builtin_count": 5})
     assert len(data.build_dataset(cfg)) == len(names)
+    split = [{"kind": "builtin", "content": "photos", "weight": 3}, {"kind": "builtin", "content": "generated"}]
+    ds = data.build_dataset(tiny_config(tmp_path / "split", data={"sources": split, "builtin_count": 5}))
+    photos, generated = ds.sources
+    assert len(generated) == 5 and len(photos) == len(names) - 5
+    assert not any(f.name.startswith("gen_") for f in photos.files)
+    np.testing.assert_allclose(ds.probs, [0.75, 0.25])
+
+
+def test_only_builtin_sources_take_a_content_filter(sharp_folder, tmp_path):
+    from train.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.sources.0.content: only a builtin source"):
+        tiny_config(tmp_path / "a", data={"sources": [{"kind": "folder", "path": str(sharp_folder), "content": "photos"}]})
+    with pytest.raises(ConfigError, match=r"data.sources.0.content: expected one of all, photos, generated, got 'faces'"):
+        tiny_config(tmp_path / "b", data={"sources": [{"kind": "builtin", "content": "faces"}]})
 
 
 def test_cached_teacher_needs_paired_sources(sharp_folder, gopro_root, tmp_path):

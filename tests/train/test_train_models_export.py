@@ -1,0 +1,85 @@
+"""Every registry architecture: odd frame sizes through its size multiple, PyTorch = ONNX Runtime = OpenVINO
+(FP32) after export, and the parameter and MAC counts the README and model card quote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from train import models
+
+# The counts `edgesharp train archs` reports and the docs quote; a change to an architecture must update them.
+REPORTED = {
+    "nafnet-tiny": (712_499, 47_544),
+    "nafnet-tiny-seedcode": (2_699_923, 47_452),
+    "nafnet-width32": (17_111_907, 243_436),
+    "nafnet-w16-small": (319_475, 17_340),
+    "nafnet-ps2-w16": (554_428, 8_334),
+    "nafnet-ps4-w32": (2_176_144, 8_919),
+    "nafnet-rt": (1_270_864, 5_708),
+    "nafnet-rt-lite": (724_680, 3_561),
+    "nafnet-test": (5_227, 2_200),
+}
+PARITY_TOL = 1e-4
+
+
+def perturbed(arch: str) -> torch.nn.Module:
+    """A model whose blocks are not the identity (beta/gamma start at zero) and whose norms are not 1/0."""
+    torch.manual_seed(0)
+    model = models.create(arch).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.normal_(0, 0.1)
+            elif "norm" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def test_every_architecture_has_reported_counts():
+    assert set(REPORTED) == set(models.REGISTRY)
+
+
+@pytest.mark.parametrize("arch", list(models.REGISTRY))
+def test_reported_parameter_and_mac_counts(arch):
+    d = models.describe(arch)
+    params = sum(p.numel() for p in models.create(arch).parameters())
+    assert (d["params"], round(d["macs_per_pixel"])) == REPORTED[arch]
+    assert params == d["params"]
+
+
+@pytest.mark.parametrize("arch", list(models.REGISTRY))
+def test_odd_frame_sizes_round_trip_through_the_size_multiple(arch):
+    model = perturbed(arch)
+    m = model.size_multiple
+    x = torch.rand(1, 3, 2 * m + 3, m + 5)
+    padded, size = models.pad_to_multiple(x, m)
+    assert padded.shape[-2] % m == 0 and padded.shape[-1] % m == 0
+    assert padded.shape[-2] - x.shape[-2] < m and padded.shape[-1] - x.shape[-1] < m
+    with torch.no_grad():
+        y = models.unpad(model(padded), size)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("arch", list(models.REGISTRY))
+def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    ov = pytest.importorskip("openvino")
+    from calibrate.export import export_onnx
+    from edge.backends import openvino_precision_config
+
+    model = perturbed(arch)
+    m = model.size_multiple
+    path = export_onnx(model, tmp_path / f"{arch}.onnx", sample_hw=(2 * m, 2 * m))
+    # a size other than the export sample: height and width must stay dynamic
+    x = torch.rand(1, 3, 3 * m, 2 * m) if m >= 16 else torch.rand(1, 3, 40, 24)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    (from_ort,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
+    compiled = ov.Core().compile_model(str(path), "CPU", openvino_precision_config("fp32"))
+    from_ov = compiled(x.numpy())[compiled.output(0)]
+    assert from_ort.shape == from_ov.shape == ref.shape
+    assert np.abs(from_ort - ref).max() <= PARITY_TOL
+    assert np.abs(from_ov - ref).max() <= PARITY_TOL
