@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-all demo test lint default-model
+.PHONY: install install-all demo test lint default-model pareto
 
 install:            ## runtime only: OpenVINO, OpenCV, numpy, psutil (seconds on a laptop)
 	$(PIP) install -e .
@@ -19,13 +19,30 @@ test: install-all   ## what CI runs
 lint:
 	ruff check .
 
-# The shipped default model, from nothing but what installed packages provide (about an hour on 2 cores):
-# teacher on ground truth, real-time student distilled from it, fine-tuned on photographs, INT8 under the
-# SSIM guard, Kodak24 check (MODEL_CARD.md).
+# The shipped default model, from nothing but what installed packages provide (about 1.5 hours on 2 cores):
+# teacher on ground truth, re-centred on photographs, real-time student distilled from it, INT8 under the
+# SSIM guard, Kodak24 and GoPro check (MODEL_CARD.md).
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
-	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default/last.pt),--resume)
-	edgesharp train train/configs/default-finetune.yaml $(if $(wildcard runs/default-finetune/last.pt),--resume)
-	edgesharp calibrate runs/default-finetune/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8
-	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher/best.pt \
+	edgesharp train train/configs/default-teacher-photos.yaml $(if $(wildcard runs/default-teacher-photos/last.pt),--resume)
+	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
+	edgesharp calibrate runs/default-student/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8
+	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher-photos/last.pt \
 		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
+
+# The real-time student study (issue 8): each candidate trained with train/configs/pareto.yaml (same data,
+# teacher, phases and steps), calibrated, then timed and scored on Kodak24 in one bench run; the table and
+# chart land in benchmarks/results/<machine>-pareto/. Needs the default model's teacher (runs/default-teacher-photos).
+PARETO_ARCHS ?= nafnet-rt nafnet-rt-lite nafnet-ps4-w32 nafnet-ps2-w16 nafnet-tiny nafnet-w16-small
+PARETO_OUT ?= benchmarks/results/amd-epyc-2c-pareto
+pareto: install-all
+	for a in $(PARETO_ARCHS); do \
+		edgesharp train train/configs/pareto.yaml --set arch=$$a --set out_dir=runs/pareto/$$a \
+			$$(test -f runs/pareto/$$a/last.pt && echo --resume) || exit 1; \
+		test -f out/pareto/$$a/manifest.json || edgesharp calibrate runs/pareto/$$a/last.pt --out out/pareto/$$a \
+			--name $$a --skip-ort-int8 || exit 1; \
+	done
+	edgesharp bench all $(foreach a,$(PARETO_ARCHS),--model out/pareto/$(a)) --checkpoint runs/pareto/nafnet-tiny/last.pt \
+		--backends openvino,pytorch --precisions fp32,int8 --sizes 640x480,1280x720 --no-search \
+		--images ../shared/data/kodak24 --no-sheet --repeats 2 --duration 2 --warmup 2 --e2e-seconds 5 --out out/bench-pareto
+	$(PYTHON) -m benchmarks.pareto out/bench-pareto/results.json --out $(PARETO_OUT)

@@ -144,16 +144,21 @@ def quality_table(results: dict) -> list[str]:
     return _table(["method", *[f"{lv} SSIM / PSNR dB" for lv in levels]], body)
 
 
+def machine_line(m: dict) -> str:
+    """The 'Machine: ...' sentence of a report, from results['machine']."""
+    return (f"Machine: {m.get('cpu_model')} ({m.get('vendor')}), {m.get('physical_cores')} physical / "
+            f"{m.get('logical_cores')} logical cores usable, {m.get('frequency_ghz')} GHz ({m.get('frequency_source')}); "
+            f"ISA: {', '.join(m.get('flags', []))}; {m.get('os')}, Python {m.get('python')}."
+            + (f" Load average at start (1/5/15 min): {m['load_average']}." if m.get("load_average") else ""))
+
+
 def render_markdown(results: dict) -> str:
     m = results.get("machine", {})
     peak = m.get("peak", {})
     lines = [f"# edgesharp benchmark ({results.get('created', '')})", ""]
     if m:
         lines += [
-            f"Machine: {m.get('cpu_model')} ({m.get('vendor')}), {m.get('physical_cores')} physical / "
-            f"{m.get('logical_cores')} logical cores usable, {m.get('frequency_ghz')} GHz ({m.get('frequency_source')}); "
-            f"ISA: {', '.join(m.get('flags', []))}; {m.get('os')}, Python {m.get('python')}."
-            + (f" Load average at start (1/5/15 min): {m['load_average']}." if m.get("load_average") else ""),
+            machine_line(m),
             "",
             f"Theoretical peak: {peak.get('fp32_gmacs')} GMAC/s fp32, {peak.get('int8_gmacs')} GMAC/s int8 "
             f"({peak.get('formula')}; {peak.get('simd')}, {peak.get('fma_units')} FMA units, "
