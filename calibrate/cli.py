@@ -63,6 +63,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-reverted", type=int, metavar="N",
                         help="accuracy control: revert at most N layers to float before giving up (default: all)")
     parser.add_argument("--skip-ort-int8", action="store_true", help="do not build the ONNX Runtime INT8 model")
+    parser.add_argument("--slim", action="store_true",
+                        help="leave the OpenVINO FP32 IR out (it is still scored); OpenVINO FP32 requests run the FP16 IR in f32")
     parser.add_argument("--sizes", type=_size, nargs=2, default=[(96, 128), (160, 224)], metavar="HxW",
                         help="the two input sizes of the parity checks (default 96x128 160x224)")
     parser.add_argument("--seed", type=int, default=0, help="seed for calibration crops and degradations")
@@ -82,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
         val_limit=args.val_limit, val_crop=args.val_crop, calib_crop=args.calib_crop,
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
         ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,
-        skip_ort_int8=args.skip_ort_int8, sizes=list(args.sizes), name=args.name, seed=args.seed,
+        skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

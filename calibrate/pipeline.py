@@ -38,6 +38,8 @@ class CalibrateOptions:
     accuracy_control: bool = True
     max_reverted: int | None = None
     skip_ort_int8: bool = False
+    # leave the OpenVINO FP32 IR out of the bundle (FP32 requests then run the FP16 IR in f32); it is still scored
+    slim: bool = False
     sizes: list[tuple[int, int]] = field(default_factory=lambda: [(96, 128), (160, 224)])
     name: str | None = None
     seed: int = 0
@@ -184,6 +186,9 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
             return CalibrationResult(None, report, f"{exc} (report: {path})")
 
         def do_write():
+            if opts.slim:
+                for name in ("fp32.xml", "fp32.bin"):
+                    (stage.path / name).unlink()
             report["file_bytes"] = _sizes_of(stage.path)
             manifest = _manifest(info, arch, multiple, facts["arch_config"], scores, report, opts)
             manifest.update(_complexity(model))
@@ -194,8 +199,8 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
 
 
 def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: dict, report: dict, opts: CalibrateOptions) -> dict:
-    precisions = {"fp32": {"openvino": "fp32.xml", "onnxruntime": "model.onnx"}, "fp16": {"openvino": "fp16.xml"},
-                  "int8": {"openvino": "int8.xml"}}
+    precisions = {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
+                  "fp16": {"openvino": "fp16.xml"}, "int8": {"openvino": "int8.xml"}}
     drop = {"openvino": {"mean": report["openvino_int8"]["ssim_drop"], **report["openvino_int8"]["ssim_drop_per_level"]}}
     ort_metrics = {"fp32": _levels(scores["onnxruntime_fp32"])}
     if "onnxruntime_int8" in report:

@@ -17,21 +17,22 @@ log = logging.getLogger(__name__)
 BACKEND_NAMES = ("openvino", "onnxruntime")
 PRECISION_NAMES = ("int8", "fp16", "fp32")
 # fastest first: what to fall back to when the requested precision is missing
-PREFERENCE = {"openvino": ("int8", "fp16", "fp32"), "onnxruntime": ("int8", "fp32", "fp16")}
+# what stands in for a precision a bundle lacks, nearest first (a slim bundle ships FP16 for OpenVINO FP32)
+FALLBACK = {"fp32": ("fp16", "int8"), "fp16": ("fp32", "int8"), "int8": ("fp16", "fp32")}
 
 __all__ = ["BACKEND_NAMES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
            "openvino_precision_config", "pad_to_multiple", "select_precision"]
 
 
 def select_precision(bundle, backend: str, precision: str) -> str:
-    """`precision` if the bundle has it for `backend`, else the fastest one it has (logged as a warning)."""
+    """`precision` if the bundle has it for `backend`, else the nearest one it has (logged as a warning)."""
     if backend not in BACKEND_NAMES:
         raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     if precision not in PRECISION_NAMES:
         raise EdgesharpError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_NAMES)}")
     if bundle.has(backend, precision):
         return precision
-    for candidate in PREFERENCE[backend]:
+    for candidate in FALLBACK[precision]:
         if bundle.has(backend, candidate):
             log.warning("%s has no %s model for %s; using %s instead", bundle.path, precision, backend, candidate)
             return candidate
@@ -49,13 +50,15 @@ def openvino_precision_config(precision: str) -> dict[str, str]:
 
 def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **options: Any) -> InferenceBackend:
     """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor."""
-    precision = select_precision(bundle, backend, precision)
+    requested, precision = precision, select_precision(bundle, backend, precision)
     path = bundle.model_path(backend, precision)
     if backend == "openvino":
         from edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
-        ov_options["config"] = {**openvino_precision_config(precision), **(ov_options.get("config") or {})}
+        # an FP32 request served by FP16 weights still computes in f32
+        hint = openvino_precision_config("fp32" if requested == "fp32" else precision)
+        ov_options["config"] = {**hint, **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:
         from edge.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -62,6 +62,24 @@ def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):
     assert bundle.manifest["macs_per_pixel"] > 0
 
 
+def test_slim_bundle_leaves_out_the_fp32_ir_and_serves_fp32_from_fp16(checkpoint, image_dir, tmp_path, capsys, caplog):
+    import numpy as np
+
+    from edge.backends import open_backend
+
+    out = tmp_path / "slim"
+    assert cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "0.5", "--skip-ort-int8", "--slim")) == 0
+    bundle = load_bundle(out)
+    assert not (out / "fp32.xml").exists() and not (out / "fp32.bin").exists()
+    assert "fp32.xml" not in bundle.manifest["files"] and bundle.manifest["precisions"]["fp32"] == {"onnxruntime": "model.onnx"}
+    assert set(bundle.manifest["metrics"]) == {"fp32", "fp16", "int8"}  # FP32 was still scored
+    frame = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    with open_backend(bundle, "openvino", "fp32") as ov, open_backend(bundle, "onnxruntime", "fp32") as ort:
+        assert np.abs(ov.infer(frame).astype(int) - ort.infer(frame).astype(int)).max() <= 2
+        assert ov.precision == "fp16" and ov.describe()["inference_precision_hint"] == "<Type: 'float32'>"
+    assert "no fp32 model for openvino; using fp16" in caplog.text
+
+
 def test_cli_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         cli.main(["calibrate", "--help"])
