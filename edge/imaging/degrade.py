@@ -100,13 +100,18 @@ class Subset:
     extra_downscale: tuple[float, float] | None = None
     extra_downscale_prob: float = 0.0
     shuffle_order: bool = False
+    # one severity t ~ U(0, 1) places both factor and sigma at t along their ranges (each jittered by up to
+    # +-jitter), so nearly sharp and heavily blurred inputs are equally common, as in the evaluation levels;
+    # independent draws make a low-level-like pair (both mild) a few percent of the samples
+    coupled: bool = False
+    jitter: float = 0.12
 
 
 SUBSETS: dict[int, Subset] = {
     # 1: heavy blur + JPEG, the seed's first phase.
     1: Subset("heavy blur + JPEG", factor=(1.7, 2.2), sigma=(1.2, 1.5), jpeg_quality=(40, 90)),
     # 3: the whole blur range from low to heavy, clean.
-    3: Subset("mixed blur", factor=(1.1, 2.2), sigma=(0.3, 1.5)),
+    3: Subset("mixed blur", factor=(1.1, 2.2), sigma=(0.3, 1.5), coupled=True),
     # 5: mixed blur, then noise and JPEG as a camera pipeline adds them.
     5: Subset(
         "mixed blur + JPEG + noise",
@@ -115,6 +120,7 @@ SUBSETS: dict[int, Subset] = {
         jpeg_quality=(50, 95),
         gaussian_noise=(1.0, 6.0),
         poisson_scale=(60.0, 255.0),
+        coupled=True,
     ),
     # 7: complex: mixed blur, an optional extra downscale, noise and JPEG in a random order, each optional.
     7: Subset(
@@ -144,7 +150,13 @@ def degrade_subset(
     params: dict = {"subset": subset, "steps": []}
 
     def blur(x: np.ndarray) -> np.ndarray:
-        f, s = float(rng.uniform(*spec.factor)), float(rng.uniform(*spec.sigma))
+        if spec.coupled:
+            t = rng.uniform()
+            at = [min(max(t + rng.uniform(-spec.jitter, spec.jitter), 0.0), 1.0) for _ in range(2)]
+            f = spec.factor[0] + at[0] * (spec.factor[1] - spec.factor[0])
+            s = spec.sigma[0] + at[1] * (spec.sigma[1] - spec.sigma[0])
+        else:
+            f, s = float(rng.uniform(*spec.factor)), float(rng.uniform(*spec.sigma))
         params.update(factor=f, sigma=s)
         return bicubic_blur(x, f, s)
 

@@ -109,3 +109,18 @@ def test_kodak24_blurred_input_reproduces_the_reference_table(shared_data):
     for level, expected in reference.items():
         mean = np.mean([ssim(img, degrade.degrade_level(img, level, name)[0]) for name, img in images])
         assert abs(mean - expected) <= 0.003, f"{level}: {mean:.4f} vs {expected}"
+
+
+def test_mixed_subsets_draw_mild_and_heavy_blur_alike():
+    """Subsets 3 and 5 couple factor and sigma: a low-level-like input (both mild) is as common as a heavy one."""
+    img = np.full((24, 24, 3), 128, np.uint8)
+    rng = np.random.default_rng(0)
+    params = [degrade.degrade_subset(img, 3, rng)[1] for _ in range(400)]
+    f = np.array([p["factor"] for p in params])
+    s = np.array([p["sigma"] for p in params])
+    assert np.corrcoef(f, s)[0, 1] > 0.9
+    mild = np.mean((f <= 1.3) & (s <= 0.5))  # around the low level (1.2, 0.4)
+    heavy = np.mean((f >= 1.7) & (s >= 1.2))  # the heavy level's box
+    assert 0.1 < mild < 0.3 and 0.1 < heavy < 0.4
+    spec = degrade.SUBSETS[3]
+    assert spec.factor[0] <= f.min() and f.max() <= spec.factor[1] and spec.sigma[0] <= s.min() and s.max() <= spec.sigma[1]
