@@ -33,7 +33,7 @@ default-model: install-all
 # The real-time student study (issue 8): each candidate trained with train/configs/pareto.yaml (same data,
 # teacher, phases and steps), calibrated, then timed and scored on Kodak24 in one bench run; the table and
 # chart land in benchmarks/results/<machine>-pareto/. Needs the default model's teacher (runs/default-teacher-photos).
-PARETO_ARCHS ?= nafnet-rt nafnet-rt-lite nafnet-ps4-w32 nafnet-ps2-w16 nafnet-tiny nafnet-w16-small
+PARETO_ARCHS ?= nafnet-rt nafnet-rt-lite nafnet-ps4-w32 nafnet-ps2-w16 nafnet-tiny
 PARETO_OUT ?= benchmarks/results/amd-epyc-2c-pareto
 pareto: install-all
 	for a in $(PARETO_ARCHS); do \
