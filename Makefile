@@ -40,7 +40,7 @@ pareto: install-all
 	for a in $(PARETO_ARCHS); do \
 		edgesharp train train/configs/pareto.yaml --set arch=$$a --set out_dir=runs/pareto/$$a \
 			$$(test -f runs/pareto/$$a/last.pt && echo --resume) || exit 1; \
-		test -f out/pareto/$$a/manifest.json || edgesharp calibrate runs/pareto/$$a/last.pt --out out/pareto/$$a \
+		test -f out/pareto/$$a/manifest.json || edgesharp calibrate runs/pareto/$$a/last.pt --out out/pareto/$$a --val-crop 256 \
 			--name $$a --skip-ort-int8 || exit 1; \
 	done
 	edgesharp bench all $(foreach a,$(PARETO_ARCHS),--model out/pareto/$(a)) --checkpoint runs/pareto/nafnet-tiny/last.pt \
