@@ -36,14 +36,19 @@ default-model: install-all
 # chart land in benchmarks/results/<machine>-pareto/. Needs the default model's teacher (runs/default-teacher-clean).
 PARETO_ARCHS ?= nafnet-rt nafnet-rt-lite nafnet-ps4-w32 nafnet-ps2-w16 nafnet-tiny
 PARETO_OUT ?= benchmarks/results/amd-epyc-2c-pareto
+# nafnet-tiny's INT8 (LayerNorm) loses 0.0085 SSIM with plain quantization, and NNCF's accuracy control
+# ran over 8 minutes without finishing here: the study takes the plain INT8 under a 0.01 guard
+PARETO_TINY_CALIBRATION ?= --no-accuracy-control --subset-size 100 --max-ssim-drop 0.01
 pareto: install-all
 	for a in $(PARETO_ARCHS); do \
 		edgesharp train train/configs/pareto.yaml --set arch=$$a --set out_dir=runs/pareto/$$a \
 			$$(test -f runs/pareto/$$a/last.pt && echo --resume) || exit 1; \
+		extra=""; test $$a = nafnet-tiny && extra="$(PARETO_TINY_CALIBRATION)"; \
 		test -f out/pareto/$$a/manifest.json || edgesharp calibrate runs/pareto/$$a/last.pt --out out/pareto/$$a --val-crop 256 \
-			--name $$a --skip-ort-int8 || exit 1; \
+			--name $$a --skip-ort-int8 $$extra || exit 1; \
 	done
 	edgesharp bench all $(foreach a,$(PARETO_ARCHS),--model out/pareto/$(a)) --checkpoint runs/pareto/nafnet-tiny/last.pt \
 		--backends openvino,pytorch --precisions fp32,int8 --sizes 640x480,1280x720 --no-search \
 		--images ../shared/data/kodak24 --no-sheet --repeats 2 --duration 2 --warmup 2 --e2e-seconds 5 --out out/bench-pareto
-	$(PYTHON) -m benchmarks.pareto out/bench-pareto/results.json --out $(PARETO_OUT)
+	mkdir -p $(PARETO_OUT) && cp out/bench-pareto/results.json $(PARETO_OUT)/bench-results.json
+	$(PYTHON) -m benchmarks.pareto $(PARETO_OUT)/bench-results.json --out $(PARETO_OUT)
