@@ -65,21 +65,32 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(sharp_f
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
-def test_sigint_saves_and_returns(sharp_folder, tmp_path, monkeypatch):
-    real = loop.distillation_loss
-    calls = {"n": 0}
-
-    def interrupting(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "distillation_loss", interrupting)
-    result = loop.train(folder_cfg(tmp_path / "run", sharp_folder))
-    assert result.status == "interrupted" and result.step == 3
-    assert checkpoint.read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+def test_sigint_saves_and_returns(sharp_folder, tmp_path):
+    # In a fresh interpreter and session: run in-process after the calibrate and benchmark tests (OpenVINO,
+    # ONNX Runtime, NNCF loaded), this test ended the whole pytest process with a segfault; the cause is
+    # not found yet (the same SIGINT after only the calibrate CLI tests is harmless).
+    run = tmp_path / "run"
+    code = f"""
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_train_loop import folder_cfg
+from train import checkpoint, loop
+real, calls = loop.distillation_loss, [0]
+def interrupting(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == 3:
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(*args, **kwargs)
+loop.distillation_loss = interrupting
+result = loop.train(folder_cfg(Path({str(run)!r}), Path({str(sharp_folder)!r})))
+assert result.status == "interrupted" and result.step == 3, (result.status, result.step)
+assert checkpoint.read_checkpoint(Path({str(run)!r}) / "last.pt")["step"] == 3
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+print("interrupted at 3")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert proc.returncode == 0 and "interrupted at 3" in proc.stdout, proc.stderr[-3000:]
 
 
 def test_validation_keeps_best_and_writes_log_and_curves(sharp_folder, tmp_path):
