@@ -69,7 +69,7 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
     torch.manual_seed(seed)
     if model is None:
         model = models.create(arch)
-        _perturb(model, seed)
+        perturb(model, seed)
         if steps:
             _fit(model, steps, seed)
     model.eval()
@@ -79,15 +79,18 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
     return calibrate_model(model, info, out_dir, tiny_options(images, **overrides))
 
 
-def _perturb(model, seed: int) -> None:
-    """NAFNet starts with zero residual scales (an identity-like block); give them values so INT8 matters."""
+def perturb(model, seed: int, scale: float = 0.5, norms: bool = False) -> None:
+    """NAFNet starts with zero residual scales (an identity-like block); give them values so INT8 and export
+    parity matter. `norms` also moves LayerNorm weights and biases off 1 and 0."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(("beta", "gamma")):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+            elif norms and "norm" in name:
+                p.add_(torch.randn(p.shape, generator=g) * scale)
 
 
 def _fit(model, steps: int, seed: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calibrate.testing import _perturb, build_tiny_bundle, synthetic_images, write_images
+from calibrate.testing import build_tiny_bundle, perturb, synthetic_images, write_images
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ def tiny_model():
 
     torch.manual_seed(0)
     model = models.create("nafnet-test")
-    _perturb(model, 0)
+    perturb(model, 0)
     return model.eval()
 
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from calibrate.testing import _perturb
+from calibrate.testing import perturb
 from edge import cli
 from edge.bundle import load_bundle
 
@@ -21,7 +21,7 @@ def checkpoint(tmp_path_factory):
 
     torch.manual_seed(0)
     model = models.create("nafnet-test")
-    _perturb(model, 0)
+    perturb(model, 0)
     path = tmp_path_factory.mktemp("ckpt") / "student.pt"
     save_checkpoint(path, model, config={"loss": "l1", "lr": 0.001}, step=7)
     return path

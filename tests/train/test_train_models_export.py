@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from calibrate.testing import perturb
 from train import models
 
 # The counts `edgesharp train archs` reports and the docs quote; a change to an architecture must update them.
@@ -26,14 +27,8 @@ PARITY_TOL = 1e-4
 
 def perturbed(arch: str) -> torch.nn.Module:
     """A model whose blocks are not the identity (beta/gamma start at zero) and whose norms are not 1/0."""
-    torch.manual_seed(0)
     model = models.create(arch).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith(("beta", "gamma")):
-                p.normal_(0, 0.1)
-            elif "norm" in name:
-                p.add_(torch.randn_like(p) * 0.1)
+    perturb(model, 0, scale=0.1, norms=True)
     return model
 
 
