@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import _table
+from benchmarks.report import markdown_table
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def render(profiles: dict[str, dict], size: str, precision: str, command: str, t
             entry = profiles[n]["types"].get(t)
             row.append(f"{entry['ms']:.2f} ({entry['share_pct']:.0f}%, {entry['nodes']})" if entry else "-")
         body.append(row)
-    lines += _table(["operation type (nodes)", *names], body)
+    lines += markdown_table(["operation type (nodes)", *names], body)
     return "\n".join(lines) + "\n"
 
 

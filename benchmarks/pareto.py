@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.report import _pyplot, _table, machine_line, read_results
+from benchmarks.report import machine_line, markdown_table, pyplot, read_results
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -124,20 +124,20 @@ def render_markdown(results: dict, rows: list[dict], front: list[str], checks: d
         "refused it). Speeds from the same run: model-only OpenVINO async at 640x480, and the end-to-end `run` "
         "pipeline fed by a camera-like source paced at 30 FPS. The Pareto front is taken on model-only FPS and mean SSIM.",
         "",
-        *_table(header, body),
+        *markdown_table(header, body),
         "",
     ]
     if ref and ref["pytorch_fps"]:
         lines += [f"{reference} in PyTorch eager FP32 at {SIZE}, same run: {ref['pytorch_fps']:.2f} FPS.", ""]
     names = sorted({k for t in checks.values() for k in t})
-    lines += ["## Targets", "", *_table(["model", *names],
+    lines += ["## Targets", "", *markdown_table(["model", *names],
                                           [[m, *["yes" if t.get(n) else "no" for n in names]] for m, t in checks.items()]), ""]
     lines += [f"Pareto front (fastest first): {', '.join(front) or 'none'}.", ""]
     return "\n".join(lines)
 
 
 def draw_chart(path: Path, rows: list[dict], front: list[str], base: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     timed = [r for r in rows if r["async_fps"]]
     ax.scatter([r["async_fps"] for r in timed], [r["mean_ssim"] for r in timed], color="tab:blue", zorder=3)

@@ -49,7 +49,7 @@ def performance_markdown(results: dict, source: str) -> str:
         rows.append([r["model"], r["backend"], report._precision_label(r), r["size"], f"{r['mode']} x{r.get('requests', 1)}",
                      f"{r['fps']:.2f}", f"{r['fps'] / base:.2f}x" if base else "-"])
     if rows:
-        lines += report._table(["model", "backend", "precision", "size", "mode", "model-only FPS", "vs PyTorch"], rows)
+        lines += report.markdown_table(["model", "backend", "precision", "size", "mode", "model-only FPS", "vs PyTorch"], rows)
         lines.append("")
     verdicts = report.fps_rows(results, "verdict")
     if verdicts:

@@ -57,7 +57,7 @@ def row_key(row: dict) -> str:
 
 # -- tables -------------------------------------------------------------------------------------------------
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join("" if c is None else str(c) for c in r) + " |" for r in rows]
     return out
@@ -98,7 +98,7 @@ def model_table(results: dict) -> list[str]:
             _f(r.get("gmacs_per_frame"), 2), _f(r.get("achieved_gmacs")), _f(r.get("peak_pct")),
             f"{r['fps'] / base:.2f}x" if base else "-",
         ])
-    return _table(["model", "backend", "precision", "size", "mode", "FPS (spread)", "latency p50/p95 ms",
+    return markdown_table(["model", "backend", "precision", "size", "mode", "FPS (spread)", "latency p50/p95 ms",
                    "GMAC/frame", "GMAC/s", "% peak", "vs PyTorch"], rows)
 
 
@@ -114,7 +114,7 @@ def e2e_table(results: dict) -> list[str]:
                      f"{r['frames_dropped']}/{r['frames_captured']} ({r['drop_pct']:.0f}%)",
                      f"{_f(lat.get('p50'), 0)} / {_f(lat.get('p95'), 0)}", _f(r["cpu_percent"], 0),
                      f"{r['rss_peak_mb']:.0f} (+{r.get('rss_growth_mb', 0):.0f})"])
-    return _table(["model", "backend", "precision", "size", "source", "FPS", "dropped", "latency p50/p95 ms",
+    return markdown_table(["model", "backend", "precision", "size", "source", "FPS", "dropped", "latency p50/p95 ms",
                    "CPU %", "RSS MB (growth)"], rows)
 
 
@@ -126,7 +126,7 @@ def verdict_table(results: dict) -> list[str]:
                      ("yes" if r["meets"] else "no") + f" (target {r['target_fps']:g})", *extra])
     targets = sorted({k for r in fps_rows(results, "verdict") for k in r if k.startswith("max_size_")})
     labels = [f"largest size at {k.removeprefix('max_size_').replace('fps', ' FPS')}" for k in targets]
-    return _table(["model", "backend", "precision", "size", "end-to-end FPS", "real time", *labels], rows)
+    return markdown_table(["model", "backend", "precision", "size", "end-to-end FPS", "real time", *labels], rows)
 
 
 def quality_table(results: dict) -> list[str]:
@@ -141,7 +141,7 @@ def quality_table(results: dict) -> list[str]:
             r = cell.get((m, lv))
             line.append(f"{r['ssim']:.3f} / {r['psnr']:.2f}" if r else "-")
         body.append(line)
-    return _table(["method", *[f"{lv} SSIM / PSNR dB" for lv in levels]], body)
+    return markdown_table(["method", *[f"{lv} SSIM / PSNR dB" for lv in levels]], body)
 
 
 def machine_line(m: dict) -> str:
@@ -182,7 +182,7 @@ def render_markdown(results: dict) -> str:
         lines += ["## Real-time verdict", "", *verdict_table(results), ""]
     checks = fps_rows(results, "crosscheck")
     if checks:
-        lines += ["## Cross-check with OpenVINO's benchmark_app", "", *_table(
+        lines += ["## Cross-check with OpenVINO's benchmark_app", "", *markdown_table(
             ["model", "size", "mode", "edgesharp FPS", "benchmark_app FPS", "ratio", "within 15%"],
             [[c["model"], c["size"], c["mode"], _f(c.get("fps"), 2), _f(c.get("benchmark_app_fps"), 2),
               _f(c.get("ratio"), 3), c.get("error") or ("yes" if c.get("within_15pct") else "no")] for c in checks]), ""]
@@ -207,7 +207,7 @@ def write_markdown(out_dir: Path, results: dict) -> Path:
 
 # -- charts -------------------------------------------------------------------------------------------------
 
-def _pyplot():
+def pyplot():
     from edge.extras import require
 
     matplotlib = require("matplotlib", "benchmark charts", extra="bench")
@@ -223,7 +223,7 @@ def draw_charts(out_dir: Path, results: dict) -> list[str]:
     model = [r for r in fps_rows(results, "model") if r.get("fps")]
     quality = quality_rows(results)
     if model:
-        plt = _pyplot()
+        plt = pyplot()
         modes = sorted({r["mode"] for r in model})
         fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4), squeeze=False)
         for ax, mode in zip(axes[0], modes, strict=True):
@@ -250,7 +250,7 @@ def draw_charts(out_dir: Path, results: dict) -> list[str]:
         plt.close(fig)
         written.append(str(path))
     if quality:
-        plt = _pyplot()
+        plt = pyplot()
         levels = list(dict.fromkeys(r["level"] for r in quality))
         methods = list(dict.fromkeys(r["method"] for r in quality))
         cell = {(r["method"], r["level"]): r["ssim"] for r in quality}
@@ -270,7 +270,7 @@ def draw_charts(out_dir: Path, results: dict) -> list[str]:
         written.append(str(path))
     points = scatter_points(results)
     if points:
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))
         for label, fps, ssim in points:
             ax.scatter(fps, ssim)
