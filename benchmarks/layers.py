@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import markdown_table
+from edge.backends.openvino_backend import off_main_thread, shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def registry_ir(spec: str, precision: str, height: int, width: int):
 
         rng = np.random.default_rng(0)
         frames = [rng.random((1, 3, height, width), dtype=np.float32) for _ in range(4)]
-        float_model = nncf.quantize(float_model, nncf.Dataset(frames), subset_size=len(frames))
+        float_model = off_main_thread(nncf.quantize, float_model, nncf.Dataset(frames), subset_size=len(frames))
     return add_u8_bgr_io(float_model), model.size_multiple
 
 
@@ -72,7 +73,7 @@ def profile(model, height: int, width: int, precision: str, iterations: int = 20
 
     from edge.backends import openvino_precision_config
 
-    core = ov.Core()
+    core = shared_core()
     model = model.clone()
     model.reshape({model.input(): [1, height, width, 3]})
     config = {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY", **openvino_precision_config(precision)}
@@ -134,10 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         profiles = {}
         for spec in args.models:
             if Path(spec).is_dir():
-                import openvino as ov
-
                 bundle = load_bundle(spec)
-                model, multiple = ov.Core().read_model(bundle.model_path("openvino", args.precision)), bundle.size_multiple
+                model, multiple = shared_core().read_model(bundle.model_path("openvino", args.precision)), bundle.size_multiple
             else:
                 model, multiple = registry_ir(spec, args.precision, *padded(h, w, 32))
             ph, pw = padded(h, w, multiple)

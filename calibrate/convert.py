@@ -17,6 +17,7 @@ import numpy as np
 
 from calibrate.data import from_model_output, pad_to_multiple, to_model_input
 from calibrate.runners import Runner, openvino_runner
+from edge.backends.openvino_backend import shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,7 @@ def u8_ir_infer(compiled, bgr: np.ndarray, multiple: int) -> np.ndarray:
 
 def u8_io_check(u8_model, reference: Runner, frames: dict[str, np.ndarray], multiple: int) -> dict[str, dict]:
     """Compare the u8 IR with the numpy reference on BGR frames; rounding ties may differ by 1 on a few pixels."""
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(u8_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = shared_core().compile_model(u8_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     results = {}
     for name, bgr in frames.items():
         got = u8_ir_infer(compiled, bgr, multiple)

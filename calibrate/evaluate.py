@@ -9,6 +9,7 @@ import numpy as np
 
 from calibrate.data import Sample, run_u8
 from calibrate.runners import Runner
+from edge.backends.openvino_backend import shared_core
 from edge.imaging.metrics import psnr, ssim
 
 ImageFn = Callable[[np.ndarray], np.ndarray]
@@ -21,11 +22,9 @@ def float_image_fn(run: Runner, multiple: int) -> ImageFn:
 
 def u8_ir_image_fn(xml_path, multiple: int) -> ImageFn:
     """RGB uint8 -> RGB uint8 through a u8 BGR IR file, exactly as the runtime feeds it."""
-    import openvino as ov
-
     from calibrate.convert import u8_ir_infer
 
-    compiled = ov.Core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = shared_core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     return lambda rgb: np.ascontiguousarray(u8_ir_infer(compiled, np.ascontiguousarray(rgb[..., ::-1]), multiple)[..., ::-1])
 
 

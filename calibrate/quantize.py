@@ -18,6 +18,7 @@ import numpy as np
 from calibrate.data import Sample, to_model_input
 from calibrate.evaluate import sample_ssim, score
 from calibrate.runners import openvino_runner
+from edge.backends.openvino_backend import off_main_thread
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ class _Capture(logging.Handler):
 
 
 def _run_nncf(fn, *args, **kwargs):
-    """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO)."""
+    """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO), on a worker
+    thread (`edge.backends.openvino_backend.off_main_thread`)."""
     nncf_log = logging.getLogger("nncf")
     saved = (nncf_log.level, nncf_log.propagate, list(nncf_log.handlers))
     capture = _Capture()
@@ -79,7 +81,7 @@ def _run_nncf(fn, *args, **kwargs):
     nncf_log.setLevel(logging.INFO)
     nncf_log.propagate = False
     try:
-        result = fn(*args, **kwargs)
+        result = off_main_thread(fn, *args, **kwargs)  # NNCF makes OpenVINO Cores of its own
     finally:
         nncf_log.setLevel(saved[0])
         nncf_log.propagate = saved[1]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.backends.openvino_backend import shared_core
+
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -43,7 +45,7 @@ def openvino_runner(model, device: str = "CPU", fp32_only: bool = True) -> Runne
         compiled = model
     else:
         config = {"INFERENCE_PRECISION_HINT": "f32"} if fp32_only else {}
-        compiled = ov.Core().compile_model(model, device, config)
+        compiled = shared_core().compile_model(model, device, config)
     request = compiled.create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:

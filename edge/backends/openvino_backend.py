@@ -1,5 +1,17 @@
-"""OpenVINO backend: the bundle's IR (u8 BGR NHWC in and out) reshaped to the padded frame size and run by an
-AsyncInferQueue of N requests, the frame's tag as userdata and the output copied inside the callback.
+"""OpenVINO backend: the bundle's IR (u8 BGR NHWC in and out) reshaped to the padded frame size and run by N
+infer requests of one compiled model; a collector thread waits on them in submission order, copies each
+output and hands it to the callback with the frame's tag.
+
+No Python callable is ever registered with OpenVINO. A request callback runs on OpenVINO's stream threads and
+needs the GIL there, while releasing a compiled model joins those threads with the GIL held by whoever drops
+the last reference: run after run, that race hung the process or crashed it. Waiting in a Python thread
+(`InferRequest.wait` releases the GIL) keeps every OpenVINO thread free of Python.
+
+Every OpenVINO object of ours comes from one `ov.Core` (`shared_core`). On CPUs with AMX the CPU plugin of each
+Core installs an alternate signal stack on the thread that creates it and puts back the previous one when the
+Core goes: two Cores released out of order leave the thread's signal stack pointing at unmapped memory, and the
+next Python signal handler (Ctrl-C, a DataLoader's SIGCHLD) then kills the process with SIGSEGV. Libraries that
+make Cores of their own (NNCF) run through `off_main_thread`, so only a short-lived thread's stack is swapped.
 
 Shapes are static: each padded frame size gets its own compiled model (the last two are kept, so a folder
 that alternates landscape and portrait images does not recompile every time). With `cache_dir` OpenVINO
@@ -9,11 +21,14 @@ stores compiled blobs and later runs start faster.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +39,43 @@ log = logging.getLogger(__name__)
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 KEEP_COMPILED = 2
+T = TypeVar("T")
+
+
+@functools.cache
+def shared_core():
+    """The process's one `openvino.Core`, created on first use and kept (see the module docstring)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def off_main_thread(fn: Callable[..., T], *args, **kwargs) -> T:
+    """`fn(*args, **kwargs)` on a short-lived daemon thread (see the module docstring); exceptions re-raised here.
+    Ctrl-C still reaches the caller, which stops waiting."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"edgesharp-{getattr(fn, '__name__', 'openvino')}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+@dataclass
+class _Compiled:
+    """One compiled padded size: its requests and the indices of those free for a new frame."""
+    model: Any
+    requests: list
+    free: deque = field(default_factory=deque)
 
 
 class OpenVINOBackend(InferenceBackend):
@@ -42,8 +94,6 @@ class OpenVINOBackend(InferenceBackend):
         config: dict[str, Any] | None = None,
     ):
         super().__init__(size_multiple)
-        import openvino as ov
-
         if hint not in HINTS:
             raise EdgesharpError(f"performance hint {hint!r}: choose one of {', '.join(HINTS)}")
         if requests is not None and requests < 1:
@@ -54,10 +104,7 @@ class OpenVINOBackend(InferenceBackend):
         self.device = device
         self.hint = hint
         self._requested = requests
-        self._core = ov.Core()
-        if cache_dir:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            self._core.set_property({"CACHE_DIR": str(cache_dir)})
+        self._core = shared_core()
         try:
             self._model = self._core.read_model(self.model_path)
         except RuntimeError as exc:
@@ -73,16 +120,21 @@ class OpenVINOBackend(InferenceBackend):
             self._config["NUM_STREAMS"] = str(streams)
         if threads is not None:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
+        if cache_dir:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self._config["CACHE_DIR"] = str(cache_dir)
         self._config.update(config or {})
-        self._compiled: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
+        self._compiled: OrderedDict[tuple[int, int], _Compiled] = OrderedDict()
         self._active: tuple[int, int] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # submitters, size switches and close
+        self._done = threading.Condition()  # free requests and frames in flight
+        self._in_flight: deque = deque()
+        self._collector: threading.Thread | None = None
+        self._stopping = False
         self._num_requests = requests or 0
 
     # -- compiled models per padded size -------------------------------------------------------------
-    def _compile(self, ph: int, pw: int):
-        import openvino as ov
-
+    def _compile(self, ph: int, pw: int) -> _Compiled:
         self._model.reshape({self._model.input(): [1, ph, pw, 3]})
         try:
             compiled = self._core.compile_model(self._model, self.device, self._config)
@@ -92,33 +144,32 @@ class OpenVINOBackend(InferenceBackend):
             ) from None
         n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._num_requests = n
-        infer_queue = ov.AsyncInferQueue(compiled, n)
-        infer_queue.set_callback(self._on_done)
+        entry = _Compiled(compiled, [compiled.create_infer_request() for _ in range(n)], deque(range(n)))
         log.debug("compiled %s for %dx%d on %s: %d requests, %s", self.model_path.name, pw, ph, self.device, n,
                   self._config)
-        return compiled, infer_queue
+        return entry
 
-    def _queue_for(self, ph: int, pw: int):
+    def _entry_for(self, ph: int, pw: int) -> _Compiled:
+        """The compiled model for a padded size (caller holds `_lock`); a new size first drains the old one."""
         key = (ph, pw)
         if self._active == key:
-            return self._compiled[key][1]
+            return self._compiled[key]
         if self._active is not None:
-            self._compiled[self._active][1].wait_all()
+            self.wait_all()
         if key not in self._compiled:
             self._compiled[key] = self._compile(ph, pw)
             while len(self._compiled) > KEEP_COMPILED:
-                old_key, (_, old_queue) = self._compiled.popitem(last=False)
-                old_queue.wait_all()
+                self._compiled.popitem(last=False)
         self._compiled.move_to_end(key)
         self._active = key
-        return self._compiled[key][1]
+        return self._compiled[key]
 
     def warmup(self, width: int, height: int) -> None:
         """Compile for a frame size ahead of the first frame (so the first frame's latency is not compile time)."""
         from edge.backends.base import padded_size
 
         with self._lock:
-            self._queue_for(*padded_size(height, width, self.size_multiple))
+            self._entry_for(*padded_size(height, width, self.size_multiple))
 
     # -- interface ---------------------------------------------------------------------------------------
     @property
@@ -127,31 +178,64 @@ class OpenVINOBackend(InferenceBackend):
             self.warmup(64, 64)
         return self._num_requests
 
-    def _on_done(self, request, userdata) -> None:
-        tag, h, w = userdata
-        try:
-            out = np.array(request.get_output_tensor(0).data[0, :h, :w], copy=True)  # buffers are reused
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._deliver(tag, None, exc)
-            return
-        self._deliver(tag, out, None)
-
     def submit(self, frame: np.ndarray, tag: Any) -> None:
         check_bgr_frame(frame)
         h, w = frame.shape[:2]
         padded = pad_to_multiple(frame, self.size_multiple)
         with self._lock:
-            infer_queue = self._queue_for(*padded.shape[:2])
-            infer_queue.start_async({0: padded[None]}, (tag, h, w))
+            if self._closed:
+                raise EdgesharpError(f"{self.model_path}: the OpenVINO backend is closed")
+            entry = self._entry_for(*padded.shape[:2])
+            with self._done:
+                self._done.wait_for(lambda: entry.free)
+                index = entry.free.popleft()
+            request = entry.requests[index]
+            request.start_async({0: padded[None]}, share_inputs=False)
+            with self._done:
+                self._in_flight.append((entry, index, tag, h, w))
+                self._done.notify_all()
+            if self._collector is None:
+                self._collector = threading.Thread(target=self._collect, name="edgesharp-openvino", daemon=True)
+                self._collector.start()
+
+    def _collect(self) -> None:
+        """Wait for each started request in submission order, copy its output, free it, deliver the frame."""
+        while True:
+            with self._done:
+                self._done.wait_for(lambda: self._in_flight or self._stopping)
+                if not self._in_flight:
+                    return
+                entry, index, tag, h, w = self._in_flight[0]
+            request = entry.requests[index]
+            out, error = None, None
+            try:
+                request.wait()
+                out = np.array(request.get_output_tensor(0).data[0, :h, :w], copy=True)  # buffers are reused
+            except BaseException as exc:  # handed to the consumer, which raises it
+                error = exc
+            with self._done:
+                entry.free.append(index)
+                self._done.notify_all()
+            try:
+                self._deliver(tag, out, error)
+            except BaseException:
+                log.exception("result callback failed for frame %r", tag)
+            with self._done:
+                self._in_flight.popleft()
+                self._done.notify_all()
 
     def wait_all(self) -> None:
-        with self._lock:
-            if self._active is not None:
-                self._compiled[self._active][1].wait_all()
+        with self._done:
+            self._done.wait_for(lambda: not self._in_flight)
 
     def _close(self) -> None:
-        self.wait_all()
         with self._lock:
+            self.wait_all()
+            with self._done:
+                self._stopping = True
+                self._done.notify_all()
+            if self._collector is not None:
+                self._collector.join()
             self._compiled.clear()
             self._active = None
 
@@ -160,7 +244,7 @@ class OpenVINOBackend(InferenceBackend):
         info.update(model=str(self.model_path), device=self.device, hint=self.hint,
                     config={k: str(v) for k, v in self._config.items()})
         if self._active is not None:
-            compiled = self._compiled[self._active][0]
+            compiled = self._compiled[self._active].model
             for prop in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT"):
                 with contextlib.suppress(RuntimeError):
                     info[prop.lower()] = str(compiled.get_property(prop))

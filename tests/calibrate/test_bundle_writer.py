@@ -11,6 +11,7 @@ import pytest
 
 from calibrate.bundle_writer import BundleStaging
 from calibrate.convert import model_facts
+from edge.backends.openvino_backend import shared_core
 from edge.bundle import load_bundle
 from edge.errors import BundleError
 
@@ -37,7 +38,7 @@ def test_tiny_bundle_is_complete_and_verifies(tiny_bundle):
 
 def test_bundle_ir_is_u8_bgr_and_carries_facts(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
-    core = ov.Core()
+    core = shared_core()
     for precision in bundle.precisions:
         model = core.read_model(bundle.model_path("openvino", precision))
         assert model.input(0).get_element_type() == ov.Type.u8 and model.output(0).get_element_type() == ov.Type.u8

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import openvino as ov
 import pytest
 from torch import nn
 
@@ -24,11 +23,11 @@ from calibrate.data import pad_to_multiple
 from calibrate.export import export_onnx
 from calibrate.runners import ort_runner
 from calibrate.testing import sample_frame
+from edge.backends.openvino_backend import shared_core
 
 
 class _Fixed(nn.Module):
     """A parameter-free model to pin the u8 I/O exactly: identity, or the red channel everywhere."""
-
     size_multiple = 1
 
     def __init__(self, kind: str):
@@ -45,7 +44,7 @@ class _Fixed(nn.Module):
 
 def _u8_compiled(kind: str, tmp_path):
     path = export_onnx(_Fixed(kind), tmp_path / f"{kind}.onnx", sample_hw=(8, 8))
-    return ov.Core().compile_model(add_u8_bgr_io(convert_onnx(path)), "CPU")
+    return shared_core().compile_model(add_u8_bgr_io(convert_onnx(path)), "CPU")
 
 
 def test_ir_parity_with_onnxruntime(float_ir):
@@ -86,7 +85,7 @@ def test_u8_known_frame_odd_size_matches_numpy_reference(tiny_model, float_ir):
     multiple = tiny_model.size_multiple
     u8 = add_u8_bgr_io(model)
     frame = sample_frame(479, 641)[..., ::-1].copy()
-    compiled = ov.Core().compile_model(u8, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = shared_core().compile_model(u8, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     got = u8_ir_infer(compiled, frame, multiple)
     want = reference_u8_bgr(ort_runner(path), frame, multiple)
     assert got.shape == frame.shape == want.shape
@@ -110,7 +109,7 @@ def test_rt_info_facts_survive_save_and_read(float_ir, tmp_path):
     set_model_facts(u8, {"size_multiple": 4, "arch": "nafnet-test", "arch_config": {"width": 8}})
     for fp16 in (False, True):
         xml = save_ir(u8, tmp_path / f"m{int(fp16)}.xml", fp16=fp16)
-        facts = model_facts(ov.Core().read_model(xml))
+        facts = model_facts(shared_core().read_model(xml))
         assert facts["size_multiple"] == "4" and facts["arch"] == "nafnet-test"
         assert json.loads(facts["arch_config"]) == {"width": 8}
 
@@ -122,7 +121,7 @@ def test_fp16_ir_is_half_size_and_close(float_ir, tmp_path):
     f16 = save_ir(u8, tmp_path / "f16.xml", fp16=True)
     assert f16.with_suffix(".bin").stat().st_size < 0.6 * f32.with_suffix(".bin").stat().st_size
     frame = sample_frame(32, 48)
-    core = ov.Core()
+    core = shared_core()
     a = core.compile_model(str(f32), "CPU")({0: frame[None]})[0]
     b = core.compile_model(str(f16), "CPU")({0: frame[None]})[0]
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 3

@@ -4,6 +4,8 @@ odd sizes, tags with several requests in flight, precision fallback, backend par
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -135,3 +137,43 @@ def test_fp32_runs_in_full_precision_on_every_cpu(tiny_bundle):
         assert backend._config["INFERENCE_PRECISION_HINT"] == "f32"
     finally:
         backend.close()
+
+
+def test_backends_closed_out_of_order_leave_signal_handling_intact(tiny_bundle_dir):
+    # Each OpenVINO Core's CPU plugin swaps the thread's alternate signal stack and puts the previous one back
+    # when it goes; released out of order, the stack left behind was unmapped and the next Python signal
+    # handler crashed the process (SIGSEGV). In a fresh interpreter, so a failure cannot take pytest with it.
+    code = f"""
+import gc, os, signal
+import numpy as np
+from edge.backends import open_backend
+from edge.bundle import load_bundle
+bundle = load_bundle({str(tiny_bundle_dir)!r})
+frame = np.zeros((32, 32, 3), np.uint8)
+first, second = open_backend(bundle, "openvino", "fp32"), open_backend(bundle, "openvino", "fp16")
+first.infer(frame); second.infer(frame)
+first.close(); del first; gc.collect()
+second.close(); del second; gc.collect()
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+os.kill(os.getpid(), signal.SIGUSR1)
+assert got == [1]
+print("handled")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "handled" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+
+
+def test_closing_never_waits_on_a_python_callback_in_openvino(tiny_bundle):
+    # Open, fill with frames and close many times with frames still arriving: with Python callbacks registered in
+    # OpenVINO, releasing a compiled model could join a stream thread that waited for the GIL (a hang).
+    for i in range(20):
+        be = open_backend(tiny_bundle, "openvino", "fp32", requests=3, hint="throughput")
+        got = []
+        be.set_callback(lambda tag, out, err, got=got: got.append(tag))
+        for k in range(6):
+            be.submit(_random_frame(40 + 8 * (i % 3), 48, seed=k), k)
+        be.close()
+        assert sorted(got) == list(range(6))
+    with pytest.raises(EdgesharpError, match="closed"):
+        be.submit(_random_frame(40, 48), "late")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from calibrate.testing import perturb
+from edge.backends.openvino_backend import shared_core
 from train import models
 
 # The counts `edgesharp train archs` reports and the docs quote; a change to an architecture must update them.
@@ -61,7 +62,7 @@ def test_odd_frame_sizes_round_trip_through_the_size_multiple(arch):
 def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    ov = pytest.importorskip("openvino")
+    pytest.importorskip("openvino")
     from calibrate.export import export_onnx
     from edge.backends import openvino_precision_config
 
@@ -73,7 +74,7 @@ def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
     with torch.no_grad():
         ref = model(x).numpy()
     (from_ort,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})
-    compiled = ov.Core().compile_model(str(path), "CPU", openvino_precision_config("fp32"))
+    compiled = shared_core().compile_model(str(path), "CPU", openvino_precision_config("fp32"))
     from_ov = compiled(x.numpy())[compiled.output(0)]
     assert from_ort.shape == from_ov.shape == ref.shape
     assert np.abs(from_ort - ref).max() <= PARITY_TOL
