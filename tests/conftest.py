@@ -1,8 +1,10 @@
-"""Shared fixtures: the reference data beside the checkout, small sample images, temp folders."""
+"""Shared fixtures: the reference data beside the checkout, small sample images, a signal-survival check."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +39,25 @@ def make_test_image(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def test_image() -> np.ndarray:
     return make_test_image()
+
+
+SIGNAL_CHECK = """
+import os as _os, signal as _signal
+_got = []
+_signal.signal(_signal.SIGUSR1, lambda *a: _got.append(1))
+_os.kill(_os.getpid(), _signal.SIGUSR1)
+assert _got == [1]
+print("signal handled")
+"""
+
+
+@pytest.fixture
+def survives_a_signal():
+    """check(code): run `code` in a fresh interpreter, then raise a Python-handled signal; assert it was handled
+    (a crash there cannot take pytest with it)."""
+
+    def check(code: str, timeout: float = 300) -> None:
+        proc = subprocess.run([sys.executable, "-c", code + SIGNAL_CHECK], capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0 and "signal handled" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+
+    return check

@@ -4,8 +4,6 @@ odd sizes, tags with several requests in flight, precision fallback, backend par
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -139,12 +137,12 @@ def test_fp32_runs_in_full_precision_on_every_cpu(tiny_bundle):
         backend.close()
 
 
-def test_backends_closed_out_of_order_leave_signal_handling_intact(tiny_bundle_dir):
+def test_backends_closed_out_of_order_leave_signal_handling_intact(tiny_bundle_dir, survives_a_signal):
     # Each OpenVINO Core's CPU plugin swaps the thread's alternate signal stack and puts the previous one back
     # when it goes; released out of order, the stack left behind was unmapped and the next Python signal
-    # handler crashed the process (SIGSEGV). In a fresh interpreter, so a failure cannot take pytest with it.
+    # handler crashed the process (SIGSEGV).
     code = f"""
-import gc, os, signal
+import gc
 import numpy as np
 from edge.backends import open_backend
 from edge.bundle import load_bundle
@@ -154,14 +152,8 @@ first, second = open_backend(bundle, "openvino", "fp32"), open_backend(bundle, "
 first.infer(frame); second.infer(frame)
 first.close(); del first; gc.collect()
 second.close(); del second; gc.collect()
-got = []
-signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
-os.kill(os.getpid(), signal.SIGUSR1)
-assert got == [1]
-print("handled")
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "handled" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+    survives_a_signal(code, timeout=120)
 
 
 def test_closing_never_waits_on_a_python_callback_in_openvino(tiny_bundle):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from train.config import ConfigError, TrainConfig, load_config, save_config, to_dict
+from train.models import REGISTRY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
 
@@ -63,10 +64,16 @@ def test_resolved_config_round_trips(tmp_path):
     assert to_dict(load_config(path)) == to_dict(cfg)
 
 
-@pytest.mark.parametrize("name", ["seed.yaml", "gopro.yaml", "finetune-cpu.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_shipped_configs_load(name):
     cfg = load_config(CONFIGS / name)
-    assert cfg.phases and cfg.arch
+    assert cfg.phases and cfg.arch in REGISTRY
+
+
+def test_default_student_is_distilled_from_the_default_teacher():
+    teacher, student = load_config(CONFIGS / "default-teacher.yaml"), load_config(CONFIGS / "default.yaml")
+    assert student.teacher.kind == "student" and student.teacher.path == f"{teacher.out_dir}/last.pt"
+    assert [p.alpha for p in student.phases] == [0.7, 0.5, 0.7] and all(p.alpha == 1.0 for p in teacher.phases)
 
 
 def test_seed_recipe_has_the_two_alpha_phases():
