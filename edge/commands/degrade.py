@@ -23,7 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--level", choices=["heavy", "medium", "low", "all"], default="all",
                       help="evaluation blur level; 'all' writes one subfolder per level (default: all)")
-    what.add_argument("--subset", type=int, choices=[1, 3, 5, 7],
+    what.add_argument("--subset", type=int, choices=[1, 3, 5, 7, 9],
                       help="a training degradation subset instead of an evaluation level")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-image parameters (default 0)")
     parser.add_argument("--score", action="store_true",

@@ -1,4 +1,4 @@
-"""The degradation protocol: evaluation blur levels and the seed's training subsets 1, 3, 5 and 7.
+"""The degradation protocol: evaluation blur levels, the seed's training subsets 1, 3, 5 and 7, and 9 (nearly sharp).
 
 "Bicubic f" resizes down by factor f and back up, both bicubic; a Gaussian blur of sigma s follows.
 Evaluation levels draw their per-image parameters from an RNG seeded by (seed, level, image name), so
@@ -136,6 +136,9 @@ SUBSETS: dict[int, Subset] = {
         extra_downscale_prob=0.3,
         shuffle_order=True,
     ),
+    # 9: nearly sharp, clean: from untouched frames up to just past the low evaluation level (f 1.2, s 0.4),
+    # to teach a student to leave sharp frames alone (not one of the seed's subsets).
+    9: Subset("nearly sharp", factor=(1.0, 1.25), sigma=(0.0, 0.45)),
 }
 
 

@@ -124,3 +124,16 @@ def test_mixed_subsets_draw_mild_and_heavy_blur_alike():
     assert 0.1 < mild < 0.3 and 0.1 < heavy < 0.4
     spec = degrade.SUBSETS[3]
     assert spec.factor[0] <= f.min() and f.max() <= spec.factor[1] and spec.sigma[0] <= s.min() and s.max() <= spec.sigma[1]
+
+
+def test_nearly_sharp_subset_spans_untouched_frames_to_the_low_level(test_image):
+    spec, low = degrade.SUBSETS[9], degrade.LEVELS["low"]
+    assert spec.factor[0] == 1.0 and spec.sigma[0] == 0.0
+    assert spec.factor[1] >= low.factor[1] and spec.sigma[1] >= low.sigma[1]
+    assert spec.jpeg_quality is None and spec.gaussian_noise is None and spec.poisson_scale is None
+    rng = np.random.default_rng(0)
+    outs = [degrade.degrade_subset(test_image, 9, rng)[0] for _ in range(20)]
+    # mild: every draw stays close to the sharp frame, far closer than the heavy evaluation level
+    heavy, _ = degrade.degrade_level(test_image, "heavy", "t")
+    worst = max(np.abs(o.astype(int) - test_image).mean() for o in outs)
+    assert worst < np.abs(heavy.astype(int) - test_image).mean()
