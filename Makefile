@@ -19,7 +19,7 @@ test: install-all   ## what CI runs
 lint:
 	ruff check .
 
-# The shipped default model, from nothing but what installed packages provide (about 70 minutes on 2 cores):
+# The shipped default model, from nothing but what installed packages provide (about 65 minutes on 2 cores):
 # teacher on ground truth (mixed, then clean blur), real-time student distilled from it, INT8 under the SSIM
 # guard, Kodak24 and GoPro check (MODEL_CARD.md).
 default-model: install-all

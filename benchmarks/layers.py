@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import markdown_table
-from edge.backends.openvino_backend import off_main_thread, shared_core
+from edge.backends.openvino_core import off_main_thread, shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)

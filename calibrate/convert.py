@@ -17,7 +17,7 @@ import numpy as np
 
 from calibrate.data import from_model_output, pad_to_multiple, to_model_input
 from calibrate.runners import Runner, openvino_runner
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import numpy as np
 
 from calibrate.data import Sample, run_u8
 from calibrate.runners import Runner
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from edge.imaging.metrics import psnr, ssim
 
 ImageFn = Callable[[np.ndarray], np.ndarray]

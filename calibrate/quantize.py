@@ -18,7 +18,7 @@ import numpy as np
 from calibrate.data import Sample, to_model_input
 from calibrate.evaluate import sample_ssim, score
 from calibrate.runners import openvino_runner
-from edge.backends.openvino_backend import off_main_thread
+from edge.backends.openvino_core import off_main_thread
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class _Capture(logging.Handler):
 
 def _run_nncf(fn, *args, **kwargs):
     """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO), on a worker
-    thread (`edge.backends.openvino_backend.off_main_thread`)."""
+    thread (`edge.backends.openvino_core.off_main_thread`)."""
     nncf_log = logging.getLogger("nncf")
     saved = (nncf_log.level, nncf_log.propagate, list(nncf_log.handlers))
     capture = _Capture()

@@ -4,14 +4,10 @@ output and hands it to the callback with the frame's tag.
 
 No Python callable is ever registered with OpenVINO. A request callback runs on OpenVINO's stream threads and
 needs the GIL there, while releasing a compiled model joins those threads with the GIL held by whoever drops
-the last reference: run after run, that race hung the process or crashed it. Waiting in a Python thread
+the last reference: that race hung a benchmark run in `close()`. Waiting in a Python thread
 (`InferRequest.wait` releases the GIL) keeps every OpenVINO thread free of Python.
 
-Every OpenVINO object of ours comes from one `ov.Core` (`shared_core`). On CPUs with AMX the CPU plugin of each
-Core installs an alternate signal stack on the thread that creates it and puts back the previous one when the
-Core goes: two Cores released out of order leave the thread's signal stack pointing at unmapped memory, and the
-next Python signal handler (Ctrl-C, a DataLoader's SIGCHLD) then kills the process with SIGSEGV. Libraries that
-make Cores of their own (NNCF) run through `off_main_thread`, so only a short-lived thread's stack is swapped.
+The Core is the process's one (`edge.backends.openvino_core.shared_core`).
 
 Shapes are static: each padded frame size gets its own compiled model (the last two are kept, so a folder
 that alternates landscape and portrait images does not recompile every time). With `cache_dir` OpenVINO
@@ -21,61 +17,35 @@ stores compiled blobs and later runs start faster.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from edge.backends.base import InferenceBackend, check_bgr_frame, pad_to_multiple
+from edge.backends.openvino_core import shared_core
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 KEEP_COMPILED = 2
-T = TypeVar("T")
-
-
-@functools.cache
-def shared_core():
-    """The process's one `openvino.Core`, created on first use and kept (see the module docstring)."""
-    import openvino as ov
-
-    return ov.Core()
-
-
-def off_main_thread(fn: Callable[..., T], *args, **kwargs) -> T:
-    """`fn(*args, **kwargs)` on a short-lived daemon thread (see the module docstring); exceptions re-raised here.
-    Ctrl-C still reaches the caller, which stops waiting."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"edgesharp-{getattr(fn, '__name__', 'openvino')}", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 @dataclass
 class _Compiled:
     """One compiled padded size: its requests and the indices of those free for a new frame."""
+
     model: Any
     requests: list
-    free: deque = field(default_factory=deque)
+    free: deque = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.free = deque(range(len(self.requests)))
 
 
 class OpenVINOBackend(InferenceBackend):
@@ -144,7 +114,7 @@ class OpenVINOBackend(InferenceBackend):
             ) from None
         n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._num_requests = n
-        entry = _Compiled(compiled, [compiled.create_infer_request() for _ in range(n)], deque(range(n)))
+        entry = _Compiled(compiled, [compiled.create_infer_request() for _ in range(n)])
         log.debug("compiled %s for %dx%d on %s: %d requests, %s", self.model_path.name, pw, ph, self.device, n,
                   self._config)
         return entry

@@ -11,7 +11,7 @@ import pytest
 
 from calibrate.bundle_writer import BundleStaging
 from calibrate.convert import model_facts
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from edge.bundle import load_bundle
 from edge.errors import BundleError
 

@@ -23,11 +23,12 @@ from calibrate.data import pad_to_multiple
 from calibrate.export import export_onnx
 from calibrate.runners import ort_runner
 from calibrate.testing import sample_frame
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 
 
 class _Fixed(nn.Module):
     """A parameter-free model to pin the u8 I/O exactly: identity, or the red channel everywhere."""
+
     size_multiple = 1
 
     def __init__(self, kind: str):

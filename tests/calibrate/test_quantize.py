@@ -14,7 +14,7 @@ from calibrate.data import calibration_inputs, validation_samples
 from calibrate.export import export_onnx
 from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
 from calibrate.testing import synthetic_images
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from edge.errors import EdgesharpError
 
 
@@ -51,6 +51,7 @@ def test_guard_fails_on_impossible_drop(float_ir, tiny_model, small_data):
 
 class _TwoConv(torch.nn.Module):
     """Two convolutions: few quantizer groups, so NNCF's layer ranking takes a second, not half a minute."""
+
     size_multiple = 1
 
     def __init__(self):

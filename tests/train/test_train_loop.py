@@ -68,7 +68,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(sharp_f
 def test_sigint_saves_and_returns(sharp_folder, tmp_path):
     # In a fresh interpreter and session, so the SIGINT reaches nothing but the training. (In-process it once
     # crashed pytest: OpenVINO Cores released out of order had left an unmapped alternate signal stack behind;
-    # see edge.backends.openvino_backend.shared_core and test_backends.)
+    # see edge.backends.openvino_core and test_backends.)
     run = tmp_path / "run"
     code = f"""
 import os, signal, sys

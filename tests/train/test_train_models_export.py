@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from calibrate.testing import perturb
-from edge.backends.openvino_backend import shared_core
+from edge.backends.openvino_core import shared_core
 from train import models
 
 # The counts `edgesharp train archs` reports and the docs quote; a change to an architecture must update them.

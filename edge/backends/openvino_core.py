@@ -1,0 +1,45 @@
+"""The process's one OpenVINO Core, and a way to run libraries that make Cores of their own.
+
+On CPUs with AMX, the CPU plugin of each `ov.Core` installs an alternate signal stack on the thread that creates
+it and puts back the previous one when the Core goes. Two Cores released out of order leave the thread's signal
+stack pointing at unmapped memory, and the next Python signal handler (Ctrl-C, a DataLoader's SIGCHLD) then
+kills the process with SIGSEGV. So every Core of ours is `shared_core()`, and NNCF, which makes and drops
+Cores internally, runs through `off_main_thread`: only a short-lived thread's stack is swapped.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@functools.cache
+def shared_core():
+    """The process's one `openvino.Core`, created on first use and kept."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def off_main_thread(fn: Callable[..., T], *args, **kwargs) -> T:
+    """`fn(*args, **kwargs)` on a short-lived daemon thread; exceptions re-raised here. Ctrl-C still reaches the
+    caller, which stops waiting."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"edgesharp-{getattr(fn, '__name__', 'openvino')}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
