@@ -34,6 +34,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", type=Path, metavar="OLD.json", help="print ratios against an earlier results.json")
     p.add_argument("--store", action="store_true",
                    help=f"also copy the report to {RESULTS_ROOT.name}/<machine>/ in the source tree (the README tables' source)")
+    p.add_argument("--store-as", metavar="NAME",
+                   help=f"like --store, into {RESULTS_ROOT.name}/NAME/ (e.g. <machine>-quality, beside the machine's speed run)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--backends", type=_csv(str), default=["openvino", "onnxruntime", "pytorch"],
                    help="comma list: openvino,onnxruntime,pytorch (default all)")
@@ -199,8 +201,8 @@ def run(args) -> dict:
         results["charts"] = report.draw_charts(out, results)
     report.write_results(out, results)
     report.write_markdown(out, results)
-    if args.store:
-        store(out, info.slug)
+    if args.store or args.store_as:
+        store(out, args.store_as or info.slug)
     return results
 
 

@@ -3,6 +3,8 @@
 results.json: {"format", "created", "command", "machine", "config", "fps": [rows], "quality": {"rows": [...], ...}}
 Rows are the dicts `benchmarks.fps` and `benchmarks.quality` produce. matplotlib is imported only
 when charts are drawn.
+
+    python -m benchmarks.report benchmarks/results/*/results.json     # re-render each report.md
 """
 
 from __future__ import annotations
@@ -144,6 +146,26 @@ def quality_table(results: dict) -> list[str]:
     return markdown_table(["method", *[f"{lv} SSIM / PSNR dB" for lv in levels]], body)
 
 
+def below_input_rows(results: dict) -> list[dict]:
+    """Per method and level: how many images score a lower SSIM than their blurred input, and the worst gap."""
+    rows = quality_rows(results)
+    base = {r["level"]: r.get("images", {}) for r in rows if r["method"] == "blurred input"}
+    out = []
+    for r in rows:
+        if r.get("kind") == "baseline" or r["level"] not in base or not r.get("images"):
+            continue
+        gaps = {k: v["ssim"] - base[r["level"]][k]["ssim"] for k, v in r["images"].items() if k in base[r["level"]]}
+        if gaps:
+            out.append({"method": r["method"], "level": r["level"], "below": sum(g < 0 for g in gaps.values()),
+                        "count": len(gaps), "worst": min(gaps.values())})
+    return out
+
+
+def below_input_table(results: dict) -> list[str]:
+    body = [[r["method"], r["level"], f"{r['below']} of {r['count']}", f"{r['worst']:+.4f}"] for r in below_input_rows(results)]
+    return markdown_table(["method", "level", "images below the blurred input", "worst SSIM gap"], body)
+
+
 def machine_line(m: dict) -> str:
     """The 'Machine: ...' sentence of a report, from results['machine']."""
     return (f"Machine: {m.get('cpu_model')} ({m.get('vendor')}), {m.get('physical_cores')} physical / "
@@ -192,6 +214,9 @@ def render_markdown(results: dict) -> str:
                   f"Mean SSIM / PSNR over {q.get('source')} ({', '.join(f'{k}: {len(v)}' for k, v in q.get('images', {}).items())} "
                   f"images), degradation seed {q.get('seed')}. Unsharp mask settings (tuned on the package "
                   f"photographs): {json.dumps(q.get('unsharp_params'))}.", "", *quality_table(results), ""]
+        if below_input_rows(results):
+            lines += ["Per image, against the blurred input (a sharpener should never make a frame worse):", "",
+                      *below_input_table(results), ""]
         if q.get("sheet"):
             lines += [f"![comparison sheet]({Path(q['sheet']).name})", ""]
     for chart in results.get("charts", []):
@@ -340,3 +365,23 @@ def format_comparison(rows: list[dict]) -> list[str]:
             lines.append(f"{c['key']}: SSIM {c['ssim_old']:.4f} -> {c['ssim_new']:.4f} ({c['ssim_delta']:+.4f}), "
                          f"PSNR {c['psnr_delta']:+.2f} dB")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render report.md beside each stored results.json (after the report format changes)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    p.add_argument("results", nargs="+", type=Path, help="results.json files")
+    args = p.parse_args(argv)
+    for path in args.results:
+        try:
+            print(write_markdown(path.parent, read_results(path)))
+        except EdgesharpError as exc:
+            print(f"error: {exc}")
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

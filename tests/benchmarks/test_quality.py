@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,27 @@ def test_teacher_from_an_edgesharp_checkpoint(tmp_path):
         x = torch.from_numpy(sample.blurred.transpose(2, 0, 1).copy())[None].float() / 255
         y = net(x)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
     assert rows["teacher"]["ssim"] == pytest.approx(ssim(sample.sharp, y), abs=1e-3)
+
+
+def test_report_counts_images_made_worse_than_their_blurred_input(tmp_path, capsys):
+    from benchmarks import report
+
+    def row(method, kind, level, scores):
+        return {"suite": "quality", "kind": kind, "method": method, "level": level, "ssim": 0.0, "psnr": 0.0,
+                "images": {k: {"ssim": v, "psnr": 0.0} for k, v in scores.items()}}
+
+    results = {"quality": {"rows": [
+        row("blurred input", "baseline", "low", {"a": 0.90, "b": 0.80, "c": 0.70}),
+        row("unsharp mask", "baseline", "low", {"a": 0.10, "b": 0.10, "c": 0.10}),
+        row("student", "student", "low", {"a": 0.91, "b": 0.79, "c": 0.65}),
+    ], "images": {"low": ["a", "b", "c"]}}}
+    (r,) = report.below_input_rows(results)
+    assert (r["method"], r["below"], r["count"]) == ("student", 2, 3) and r["worst"] == pytest.approx(-0.05)
+    assert "| student | low | 2 of 3 | -0.0500 |" in report.render_markdown(results)
+    # python -m benchmarks.report re-renders a stored run's report.md
+    results["format"] = report.FORMAT
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert report.main([str(tmp_path / "results.json")]) == 0
+    assert "2 of 3" in (tmp_path / "report.md").read_text()
+    assert report.main([str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: no such results file" in capsys.readouterr().out
