@@ -2,8 +2,9 @@
 
 Sharp images (package photographs by default, or `--images DIR`) are blurred with the evaluation
 protocol (`edge.imaging.degrade.degrade_level`, per-image parameters from the seed) and restored by:
-- `blurred input` (identity) and the tuned OpenCV `unsharp mask` (`benchmarks.baselines`), plus the
-  settings that reproduce shared/data/README.md (`unsharp (reference)`);
+- `blurred input` (identity) and the tuned OpenCV `unsharp mask` (`benchmarks.baselines`; one setting
+  per level, so it knows how blurred each input is), `unsharp mask (blind)` (one setting for every level,
+  as blind as the students), plus the settings that reproduce shared/data/README.md (`unsharp (reference)`);
 - each student bundle at each backend/precision it ships, through the runtime (`edge.Sharpener`);
 - a teacher (`--teacher CKPT`: an edgesharp checkpoint or any spandrel-loadable restoration model).
 Real pairs (`--pairs DIR`, `*_blur.png` / `*_sharp.png`) are scored as level "pairs" (unsharp uses
@@ -69,8 +70,11 @@ def _baseline_methods(reference: bool) -> list[Method]:
 
         return apply
 
+    blind = baselines.UNSHARP_BLIND
     methods = [Method("blurred input", "baseline", lambda img, level: baselines.identity(img)),
-               Method("unsharp mask", "baseline", unsharp(False))]
+               Method("unsharp mask", "baseline", unsharp(False)),
+               Method("unsharp mask (blind)", "baseline",
+                      lambda img, level: baselines.unsharp_mask(img, blind["sigma"], blind["amount"]))]
     if reference:
         methods.append(Method("unsharp (reference)", "baseline", unsharp(True)))
     return methods
@@ -249,7 +253,7 @@ def run_quality(cfg: QualityConfig, progress=None) -> dict:
             if m.close:
                 m.close()
     result = {"rows": rows, "images": {lv: [s.name for s in ss] for lv, ss in sets.items()},
-              "unsharp_params": baselines.UNSHARP_PARAMS, "seed": cfg.seed,
+              "unsharp_params": baselines.UNSHARP_PARAMS, "unsharp_blind": baselines.UNSHARP_BLIND, "seed": cfg.seed,
               "source": str(cfg.images) if cfg.images else "package photographs"}
     if cfg.sheet:
         from edge.imaging.io import write_image

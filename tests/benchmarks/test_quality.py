@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import quality
+from benchmarks import baselines, quality
 from benchmarks.images import load_pairs
 from edge.errors import EdgesharpError
 from edge.imaging.io import read_image, write_image
@@ -17,8 +17,11 @@ def test_baseline_rows_on_package_images(tmp_path):
     cfg = quality.QualityConfig(limit=2, max_side=64, sheet=tmp_path / "sheet.png")
     result = quality.run_quality(cfg)
     rows = {(r["method"], r["level"]): r for r in result["rows"]}
-    assert set(rows) == {(m, lv) for m in ("blurred input", "unsharp mask", "unsharp (reference)")
+    assert set(rows) == {(m, lv) for m in ("blurred input", "unsharp mask", "unsharp mask (blind)", "unsharp (reference)")
                          for lv in ("heavy", "medium", "low")}
+    # the blind setting is the same filter at every level; the per-level one is not
+    blind = baselines.UNSHARP_BLIND
+    assert result["unsharp_blind"] == blind and rows[("unsharp mask (blind)", "heavy")]["ssim"] != rows[("unsharp mask", "heavy")]["ssim"]
     for lv in ("heavy", "medium", "low"):
         assert rows[("blurred input", lv)]["count"] == 2
     # blur gets lighter from heavy to low
@@ -70,7 +73,7 @@ def test_kodak24_reproduces_the_reference_table(shared_data):
     """Blurred input and the reference unsharp settings give shared/data/README.md's SSIM within 0.003."""
     expected = {"blurred input": {"heavy": 0.779, "medium": 0.881, "low": 0.970},
                 "unsharp (reference)": {"heavy": 0.831, "medium": 0.919, "low": 0.970}}
-    methods = [m for m in quality._baseline_methods(reference=True) if m.label != "unsharp mask"]
+    methods = [m for m in quality._baseline_methods(reference=True) if m.label in expected]
     cfg = quality.QualityConfig(images=shared_data / "kodak24")
     rows, _ = quality.score_methods(methods, quality.degraded_sets(cfg))
     got = {(r["method"], r["level"]): r["ssim"] for r in rows}
