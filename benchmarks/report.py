@@ -213,7 +213,9 @@ def render_markdown(results: dict) -> str:
         lines += ["## Quality", "",
                   f"Mean SSIM / PSNR over {q.get('source')} ({', '.join(f'{k}: {len(v)}' for k, v in q.get('images', {}).items())} "
                   f"images), degradation seed {q.get('seed')}. Unsharp mask settings (tuned on the package "
-                  f"photographs): {json.dumps(q.get('unsharp_params'))}.", "", *quality_table(results), ""]
+                  f"photographs): {json.dumps(q.get('unsharp_params'))}"
+                  + (f"; blind, one setting for every level: {json.dumps(q['unsharp_blind'])}" if q.get("unsharp_blind") else "")
+                  + ".", "", *quality_table(results), ""]
         if below_input_rows(results):
             lines += ["Per image, against the blurred input (a sharpener should never make a frame worse):", "",
                       *below_input_table(results), ""]
