@@ -60,15 +60,24 @@ def count_quantizers(model) -> int:
     return sum(1 for op in model.get_ordered_ops() if op.get_type_name() in ("FakeQuantize", "FakeConvert"))
 
 
+_KEY_LINES = ("Accuracy drop", "Reverted", "were reverted", "could not achieve", "Algorithm completed",
+              "Validation of", "Changing the scope", "Calculating ranking", "Re-calculating ranking",
+              "Total number of quantized", "Maximum number of iteration")
+
+
 class _Capture(logging.Handler):
-    """Collects NNCF's INFO lines (accuracy drops, reverted operations) for the report."""
+    """Collects NNCF's INFO lines (accuracy drops, reverted operations) for the report and passes the
+    ones that show progress on to our log as they come."""
 
     def __init__(self):
         super().__init__(logging.INFO)
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+        line = record.getMessage()
+        self.lines.append(line)
+        if any(key in line for key in _KEY_LINES):
+            log.info("  nncf: %s", line.splitlines()[0])
 
 
 def _run_nncf(fn, *args, **kwargs):
@@ -86,9 +95,6 @@ def _run_nncf(fn, *args, **kwargs):
         nncf_log.setLevel(saved[0])
         nncf_log.propagate = saved[1]
         nncf_log.handlers[:] = saved[2]
-    for line in capture.lines:
-        if any(key in line for key in ("Accuracy drop", "Reverted", "were reverted", "could not achieve", "Algorithm completed")):
-            log.info("  nncf: %s", line.splitlines()[0])
     return result, capture.lines
 
 
@@ -117,10 +123,15 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                "max_reverted": opts.max_reverted}
     try:
         if opts.accuracy_control:
+            passes = []
+
             def validate(compiled, items) -> tuple[float, list[float]]:
                 run = openvino_runner(compiled)
                 values = [sample_ssim(run, s, multiple) for s in items]
-                return float(np.mean(values)), values
+                passes.append(float(np.mean(values)))
+                log.info("  accuracy control: validation pass %d on %d images, mean SSIM %.4f (%.0f s)",
+                         len(passes), len(values), passes[-1], time.perf_counter() - t0)
+                return passes[-1], values
 
             int8, lines = _run_nncf(
                 nncf.quantize_with_accuracy_control, model, calib_ds, nncf.Dataset(val), validate,

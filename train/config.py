@@ -50,6 +50,9 @@ class DataConfig:
     # images are read into memory once when a source has at most this many (0: never)
     cache_images: int = 2000
     builtin_count: int = 200
+    # sharp images degraded on the fly: each crop is taken `factor` ~ U(min, max) times larger and
+    # area-downscaled to `crop` ([1, 1]: full size)
+    rescale: list[float] = field(default_factory=lambda: [1.0, 1.0])
     # the fewest samples an epoch draws (0: the sources' total); larger epochs restart loader workers less often
     epoch_samples: int = 0
 
@@ -272,6 +275,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"validation.levels: unknown level(s) {bad_levels}; choose from {list(LEVELS)}")
     if cfg.data.crop <= 0 or cfg.data.batch_size <= 0:
         raise ConfigError(f"data: crop and batch_size must be positive, got {cfg.data.crop}, {cfg.data.batch_size}")
+    r = cfg.data.rescale
+    if len(r) != 2 or not 1.0 <= r[0] <= r[1] <= 8.0:
+        raise ConfigError(f"data.rescale: need [min, max] with 1 <= min <= max <= 8, got {r}")
     return cfg
 
 

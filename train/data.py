@@ -137,10 +137,21 @@ class SampleRNG:
 class DegradedImages(Dataset):
     """Sharp images cropped and degraded on the fly by one of `subsets` per sample."""
 
-    def __init__(self, files: list[Path], crop: int, seed: int = 0, subsets: list[int] = (1, 3, 5, 7), preload: bool = False):
+    def __init__(
+        self,
+        files: list[Path],
+        crop: int,
+        seed: int = 0,
+        subsets: list[int] = (1, 3, 5, 7),
+        preload: bool = False,
+        rescale: tuple[float, float] = (1.0, 1.0),
+    ):
         if not files:
             raise DataError("no images to train on")
+        if not 1.0 <= rescale[0] <= rescale[1]:
+            raise DataError(f"data.rescale: need 1 <= min <= max, got {list(rescale)}")
         self.files, self.crop, self.rng, self.subsets = list(files), crop, SampleRNG(seed), list(subsets)
+        self.rescale = (float(rescale[0]), float(rescale[1]))
         self.cache = [read_image(f) for f in self.files] if preload else None
 
     def __len__(self) -> int:
@@ -151,12 +162,26 @@ class DegradedImages(Dataset):
         rng = self.rng(index)
         index %= len(self.files)
         img = self.cache[index] if self.cache is not None else read_image(self.files[index])
-        img = pad_to(img, self.crop)
-        y, x = random_crop_box(*img.shape[:2], self.crop, rng)
-        (gt,) = augment([img[y : y + self.crop, x : x + self.crop]], rng)
+        (gt,) = augment([self.sharp_crop(img, rng)], rng)
         subset = int(rng.choice(self.subsets))
         lq, _ = degrade_subset(gt, subset, rng)
         return {"lq": to_tensor(lq), "gt": to_tensor(gt), "key": self.files[index].stem}
+
+
+    def sharp_crop(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A crop x crop patch; with `rescale` above 1, a patch `factor` times larger, area-downscaled to
+        crop x crop: denser, crisper detail than the soft package photographs have at full size."""
+        lo, hi = self.rescale
+        side = self.crop
+        if hi > 1.0:
+            factor = min(float(rng.uniform(lo, hi)), min(img.shape[:2]) / self.crop)
+            side = max(self.crop, int(round(self.crop * factor)))
+        img = pad_to(img, side)
+        y, x = random_crop_box(*img.shape[:2], side, rng)
+        patch = img[y : y + side, x : x + side]
+        if side != self.crop:
+            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        return patch
 
 
 class PairedImages(Dataset):
@@ -260,7 +285,7 @@ def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDat
             if not files:
                 raise DataError(f"data.sources.{i}: {folder} holds no images")
             preload = 0 < len(files) <= d.cache_images
-            sources.append(DegradedImages(files, d.crop, cfg.seed + i, cfg.phases[0].subsets, preload=preload))
+            sources.append(DegradedImages(files, d.crop, cfg.seed + i, cfg.phases[0].subsets, preload, tuple(d.rescale)))
         elif src.kind == "gopro":
             sources.append(PairedImages(gopro_pairs(src.path), d.crop, cfg.seed + i, teacher_dir))
         elif src.kind == "realblur":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,10 @@ class _TwoConv(torch.nn.Module):
         return x + 0.3 * self.b(torch.relu(self.a(x)))
 
 
-def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path):
-    """A negative limit asks INT8 to beat FP32: NNCF reverts a layer, the guard still refuses."""
+def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path, caplog):
+    """A negative limit asks INT8 to beat FP32: NNCF reverts a layer, the guard still refuses; progress is
+    logged as it happens (each validation pass, NNCF's revert steps)."""
+    caplog.set_level(logging.INFO, logger="calibrate.quantize")
     model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
     calib, val = small_data
     with pytest.raises(GuardError) as err:
@@ -75,6 +78,11 @@ def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path):
     attempt = err.value.report["attempts"][0]
     assert attempt["method"] == "accuracy_control" and attempt["max_reverted"] == 1
     assert 1 <= len(attempt["reverted"]) <= 2  # one group; NNCF reverts a quantizer group (an op may pull its partner)
+    progress = [r.getMessage() for r in caplog.records if r.name == "calibrate.quantize"]
+    passes = [m for m in progress if "accuracy control: validation pass" in m]
+    assert len(passes) >= 2 and "validation pass 1 on" in passes[0]
+    assert any("nncf: Reverted" in m for m in progress)
+    assert progress.index(passes[-1]) < progress.index(next(m for m in progress if "openvino int8: mean SSIM" in m))
 
 
 def test_tiny_bundle_records_accuracy_control_run(tiny_bundle):

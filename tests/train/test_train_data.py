@@ -9,6 +9,7 @@ from train_helpers import make_image, tiny_config
 
 from edge.imaging.io import read_image, write_image
 from train import data
+from train.config import ConfigError
 from train.data import DataError
 
 
@@ -23,6 +24,27 @@ def test_folder_source_degrades_crops_and_repeats_by_seed_epoch_index(sharp_fold
     assert torch.equal(again["lq"], s["lq"]) and torch.equal(again["gt"], s["gt"])
     ds.set_epoch(1)
     assert not torch.equal(ds[2]["gt"], s["gt"]), "a new epoch draws new crops"
+
+
+def test_rescale_takes_larger_crops_area_downscaled_and_fits_small_images(tmp_path):
+    ramp = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (256, 1, 3))
+    write_image(tmp_path / "ramp" / "ramp.png", ramp)
+    write_image(tmp_path / "small" / "small.png", ramp[:40, :40])
+
+    def spans(folder, rescale):
+        cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "folder", "path": str(folder)}], "rescale": rescale})
+        ds = data.build_dataset(cfg)
+        gts = [ds[i]["gt"] for i in range(8)]
+        assert all(g.shape == (3, 32, 32) for g in gts)
+        return [int(g.max()) - int(g.min()) for g in gts]
+
+    assert spans(tmp_path / "ramp", [1.0, 1.0]) == [31] * 8
+    # a 64-pixel window of the ramp, averaged in pairs: the crop spans twice the grey levels
+    assert all(61 <= s <= 63 for s in spans(tmp_path / "ramp", [2.0, 2.0]))
+    # a 40-pixel image cannot give a 64-pixel window: the factor shrinks to fit
+    assert all(37 <= s <= 39 for s in spans(tmp_path / "small", [2.0, 2.0]))
+    with pytest.raises(ConfigError, match="data.rescale"):
+        tiny_config(tmp_path / "run", data={"rescale": [0.5, 2.0]})
 
 
 def test_loader_batches_are_the_same_with_and_without_workers(sharp_folder, tmp_path):
