@@ -85,6 +85,8 @@ class LossConfig:
     kind: str = "charbonnier"
     eps: float = 1e-3
     ssim_weight: float = 0.0
+    # gaussian (11x11) or uniform (7x7, the reported metric's window)
+    ssim_window: str = "gaussian"
     freq_weight: float = 0.0
 
 
@@ -275,6 +277,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"validation.levels: unknown level(s) {bad_levels}; choose from {list(LEVELS)}")
     if cfg.data.crop <= 0 or cfg.data.batch_size <= 0:
         raise ConfigError(f"data: crop and batch_size must be positive, got {cfg.data.crop}, {cfg.data.batch_size}")
+    if cfg.loss.ssim_window not in ("gaussian", "uniform"):
+        raise ConfigError(f"loss.ssim_window: choose gaussian or uniform, not {cfg.loss.ssim_window!r}")
     r = cfg.data.rescale
     if len(r) != 2 or not 1.0 <= r[0] <= r[1] <= 8.0:
         raise ConfigError(f"data.rescale: need [min, max] with 1 <= min <= max <= 8, got {r}")

@@ -1,7 +1,7 @@
 """Distillation loss: alpha * L(student, gt) + (1 - alpha) * L(student, teacher).
 
-L is Charbonnier or L1, plus optional weighted SSIM (1 - SSIM, Gaussian 11x11 window) and frequency
-(L1 of the 2-D FFT difference) terms.
+L is Charbonnier or L1, plus optional weighted SSIM (1 - SSIM, Gaussian 11x11 window, or the reported
+metric's 7x7 uniform window with sample covariances) and frequency (L1 of the 2-D FFT difference) terms.
 """
 
 from __future__ import annotations
@@ -22,15 +22,21 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5, channels: int = 3, devi
     return w.expand(channels, 1, size, size).contiguous()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean SSIM of two NCHW batches (Gaussian window; for training, not the reported metric)."""
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, window: str = "gaussian") -> torch.Tensor:
+    """Mean SSIM of two NCHW batches over valid windows. `window`: gaussian (11x11, sigma 1.5) or uniform
+    (7x7 with sample covariances: scikit-image's `structural_similarity` defaults, the reported metric)."""
     c = x.shape[1]
-    w = _gaussian_window(channels=c, device=x.device, dtype=x.dtype)
+    if window == "uniform":
+        w = torch.full((c, 1, 7, 7), 1.0 / 49, device=x.device, dtype=x.dtype)
+        cov_norm = 49 / 48
+    else:
+        w = _gaussian_window(channels=c, device=x.device, dtype=x.dtype)
+        cov_norm = 1.0
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = F.conv2d(x, w, groups=c), F.conv2d(y, w, groups=c)
-    sxx = F.conv2d(x * x, w, groups=c) - mu_x**2
-    syy = F.conv2d(y * y, w, groups=c) - mu_y**2
-    sxy = F.conv2d(x * y, w, groups=c) - mu_x * mu_y
+    sxx = cov_norm * (F.conv2d(x * x, w, groups=c) - mu_x**2)
+    syy = cov_norm * (F.conv2d(y * y, w, groups=c) - mu_y**2)
+    sxy = cov_norm * (F.conv2d(x * y, w, groups=c) - mu_x * mu_y)
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
     return s.mean()
 
@@ -50,7 +56,7 @@ class RestorationLoss:
         c = self.cfg
         loss = charbonnier(out, target, c.eps) if c.kind == "charbonnier" else F.l1_loss(out, target)
         if c.ssim_weight > 0:
-            loss = loss + c.ssim_weight * (1.0 - ssim(out, target))
+            loss = loss + c.ssim_weight * (1.0 - ssim(out, target, window=c.ssim_window))
         if c.freq_weight > 0:
             loss = loss + c.freq_weight * frequency_l1(out, target)
         return loss

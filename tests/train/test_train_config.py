@@ -36,6 +36,8 @@ def test_defaults_then_yaml_then_set(tmp_path):
         ("phases.0.alpha=0.5", "phases.0.alpha is 0.5 but teacher.kind is none"),
         ("phases.0.subsets=[2]", r"phases.0.subsets: \[2\] must be"),
         ("loss.kind=l2", "loss.kind: expected charbonnier or l1"),
+        ("loss.ssim_window=box", "loss.ssim_window: choose gaussian or uniform"),
+        ("data.rescale=[2.0, 1.0]", r"data.rescale: need \[min, max\]"),
         ("validation.levels=[extreme]", "validation.levels: unknown level"),
         ("arch", "expected key=value"),
     ],
