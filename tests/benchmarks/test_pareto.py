@@ -34,6 +34,7 @@ def fps_rows(model, arch, async_fps, e2e, precision="int8", torch_fps=None):
 def results_file(tmp_path):
     quality = (quality_rows("blurred input", "baseline", (0.78, 0.88, 0.970))
                + quality_rows("unsharp mask", "baseline", (0.83, 0.92, 0.975))
+               + quality_rows("unsharp mask (blind)", "baseline", (0.80, 0.915, 0.96))
                + quality_rows("tiny int8", "student", (0.86, 0.93, 0.976), "nafnet-tiny", "int8")
                + quality_rows("tiny fp32", "student", (0.87, 0.93, 0.977), "nafnet-tiny", "fp32")
                + quality_rows("rt int8", "student", (0.857, 0.935, 0.978), "nafnet-rt", "int8")
@@ -62,6 +63,8 @@ def test_candidates_front_and_targets(results_file, tmp_path):
     assert t["nafnet-tiny - 0.005"]  # heavy 0.857 >= 0.86 - 0.005
     assert not study["targets"]["mid"]["nafnet-tiny - 0.005"]
     assert not study["targets"]["mid"]["e2e 640x480 >= 20"] and not study["targets"]["mid"]["above unsharp mask"]
+    # mid beats the blind unsharp at heavy (0.84 > 0.80) and low, not at medium (0.91 < 0.915)
+    assert not study["targets"]["mid"]["above unsharp mask (blind)"] and t["above unsharp mask (blind)"]
     md = (tmp_path / "study" / "pareto.md").read_text()
     assert "| nafnet-rt | nafnet-rt | int8 |" in md and "Machine: Test CPU" in md and "edgesharp bench all" in md
     assert "nafnet-tiny in PyTorch eager FP32 at 640x480, same run: 1.00 FPS." in md
