@@ -67,7 +67,7 @@ class _TwoConv(torch.nn.Module):
 
 def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path, caplog):
     """A negative limit asks INT8 to beat FP32: NNCF reverts a layer, the guard still refuses; progress is
-    logged as it happens (each validation pass, NNCF's revert steps)."""
+    logged as it happens (validation passes, NNCF's revert steps)."""
     caplog.set_level(logging.INFO, logger="calibrate.quantize")
     model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
     calib, val = small_data
