@@ -19,7 +19,7 @@ test: install-all   ## what CI runs
 lint:
 	ruff check .
 
-# The shipped default model, from nothing but what installed packages provide (about 65 minutes on 2 cores):
+# The shipped default model, from nothing but what installed packages provide (about 60 minutes on 2 cores):
 # teacher on ground truth (mixed, then clean blur), real-time student distilled from it, INT8 under a 0.0015
 # SSIM guard (NNCF reverts the layers that cost most; 0.005 let heavy blur lose 0.006 on Kodak24), Kodak24
 # and GoPro check (MODEL_CARD.md).
