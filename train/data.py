@@ -148,8 +148,6 @@ class DegradedImages(Dataset):
     ):
         if not files:
             raise DataError("no images to train on")
-        if not 1.0 <= rescale[0] <= rescale[1]:
-            raise DataError(f"data.rescale: need 1 <= min <= max, got {list(rescale)}")
         self.files, self.crop, self.rng, self.subsets = list(files), crop, SampleRNG(seed), list(subsets)
         self.rescale = (float(rescale[0]), float(rescale[1]))
         self.cache = [read_image(f) for f in self.files] if preload else None
@@ -169,11 +167,11 @@ class DegradedImages(Dataset):
 
 
     def sharp_crop(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A crop x crop patch; with `rescale` above 1, a patch `factor` times larger, area-downscaled to
-        crop x crop: denser, crisper detail than the soft package photographs have at full size."""
+        """A crop x crop patch; with `rescale` above 1, a patch `factor` times larger (at most the image),
+        area-downscaled to crop x crop."""
         lo, hi = self.rescale
         side = self.crop
-        if hi > 1.0:
+        if hi > 1.0:  # no draw otherwise: runs without rescale keep the sample stream they always had
             factor = min(float(rng.uniform(lo, hi)), min(img.shape[:2]) / self.crop)
             side = max(self.crop, int(round(self.crop * factor)))
         img = pad_to(img, side)
