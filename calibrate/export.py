@@ -1,5 +1,8 @@
 """Step 1: PyTorch student -> ONNX (opset >= 17, dynamic height and width), then ONNX Runtime vs PyTorch parity.
 
+The exported graph is the student's inference form (`train.models.export_form`: gates as split
+convolutions, residual scales folded), checked against the training form by `onnx_parity`.
+
 The classic TorchScript exporter (`dynamo=False`) is used: with torch 2.14 it exports these plain
 convolutional students with symbolic H and W in a fraction of a second, where the dynamo exporter
 needs several seconds and a `torch.export.Dim` per axis for no gain in the resulting graph.
@@ -41,10 +44,20 @@ def offending_op(message: str) -> str | None:
     return None
 
 
-def export_onnx(model, path: str | Path, opset: int = OPSET, sample_hw: tuple[int, int] | None = None) -> Path:
-    """Export `model` (float32 NCHW RGB in, same out) with input 'input', output 'output', dynamic H and W."""
+def export_onnx(model, path: str | Path, opset: int = OPSET, sample_hw: tuple[int, int] | None = None,
+                inference: bool = True) -> Path:
+    """Export `model` (float32 NCHW RGB in, same out) with input 'input', output 'output', dynamic H and W.
+
+    With `inference` (the default) the graph is the model's inference form (`train.models.export_form`):
+    the same function without run-time channel slices; `onnx_parity` against `model` checks that.
+    """
     import onnx
     import torch
+
+    if inference:
+        from train.models.export_form import inference_form
+
+        model = inference_form(model)
 
     if opset < 17:
         raise ExportError(f"opset {opset} is too old; edgesharp needs opset >= 17")

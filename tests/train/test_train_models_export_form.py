@@ -1,0 +1,61 @@
+"""The inference form (train.models.export_form): the same function as the training form, without slices."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+import torch
+
+from calibrate.export import export_onnx
+from calibrate.testing import perturb
+from train import models
+from train.models.complexity import count_macs, count_params
+from train.models.export_form import _conv_slice, inference_form
+
+
+def perturbed(arch: str, **overrides) -> torch.nn.Module:
+    model = models.create(arch, **overrides).eval()
+    perturb(model, 0, scale=0.3, norms=True)
+    return model
+
+
+@pytest.mark.parametrize("arch, overrides", [("nafnet-test", {}), ("nafnet-rt-ln", {}), ("nafnet-rt", {}),
+                                             ("nafnet-test", {"norm": "batchnorm", "kernel_size": 5})])
+def test_inference_form_computes_the_same_function(arch, overrides):
+    model = perturbed(arch, **overrides)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fused = inference_form(model)
+    m = model.size_multiple
+    x = torch.rand(1, 3, 3 * m, 5 * m, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, out = model(x), fused(x)
+    assert (ref - x).abs().max() > 1e-2  # the blocks do something, so the comparison means something
+    assert torch.allclose(out, ref, atol=2e-5), float((out - ref).abs().max())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the training model is untouched
+    assert fused.size_multiple == model.size_multiple and fused.arch == model.arch
+
+
+def test_inference_form_keeps_the_work_and_drops_only_the_residual_scales():
+    model = perturbed("nafnet-rt-ln")
+    fused = inference_form(model)
+    assert count_macs(fused, 64, 96) == count_macs(model, 64, 96)
+    scales = sum(p.numel() for n, p in model.named_parameters() if n.endswith(("beta", "gamma")))
+    assert count_params(fused) == count_params(model) - scales
+
+
+def _op_types(path) -> set[str]:
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_exported_graph_has_no_channel_slices(tmp_path):
+    model = perturbed("nafnet-rt-ln")
+    plain = _op_types(export_onnx(model, tmp_path / "plain.onnx", inference=False))
+    fused = _op_types(export_onnx(model, tmp_path / "fused.onnx"))
+    assert plain & {"Split", "Slice"}
+    assert not fused & {"Split", "Slice"}
+
+
+def test_a_grouped_convolution_that_is_not_depthwise_is_refused():
+    conv = torch.nn.Conv2d(8, 8, 3, groups=2)
+    with pytest.raises(ValueError, match="2 groups of 8 channels"):
+        _conv_slice(conv, 0, 4)

@@ -1,0 +1,83 @@
+"""The inference form of a student: the same function, rearranged for OpenVINO and ONNX Runtime on a CPU.
+
+`inference_form(model)` returns a copy in which every NAFBlock is rewritten exactly (up to float
+rounding):
+
+- SimpleGate's channel split becomes two convolutions: the 1x1 and depthwise convolutions in front
+  of a gate are cut into the halves that the gate multiplies, so no tensor is sliced at run time
+  (a slice is a full memory copy in OpenVINO's blocked layouts);
+- the residual scales `beta` and `gamma` are folded into the 1x1 convolutions before them.
+
+Training keeps the official NAFNet layout (its checkpoints load unchanged); `calibrate.export` exports
+this form. Other modules are left as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from train.models.nafnet import NAFBlock
+
+
+def _conv_slice(conv: nn.Conv2d, lo: int, hi: int) -> nn.Conv2d:
+    """Output channels lo:hi of `conv` as a convolution of its own (depthwise stays depthwise)."""
+    depthwise = conv.groups > 1
+    if depthwise and conv.groups != conv.out_channels:
+        raise ValueError(f"cannot slice a grouped convolution with {conv.groups} groups of {conv.out_channels} channels")
+    out = nn.Conv2d(hi - lo if depthwise else conv.in_channels, hi - lo, conv.kernel_size, conv.stride, conv.padding,
+                    groups=hi - lo if depthwise else 1, bias=conv.bias is not None)
+    out.weight.data.copy_(conv.weight.data[lo:hi])
+    if conv.bias is not None:
+        out.bias.data.copy_(conv.bias.data[lo:hi])
+    return out
+
+
+def _conv_scaled(conv: nn.Conv2d, scale: torch.Tensor) -> nn.Conv2d:
+    """`conv` followed by a per-output-channel scale, as one convolution."""
+    out = copy.deepcopy(conv)
+    s = scale.detach().reshape(-1)
+    out.weight.data.mul_(s.view(-1, 1, 1, 1))
+    if out.bias is not None:
+        out.bias.data.mul_(s)
+    return out
+
+
+class GateSplitNAFBlock(nn.Module):
+    """A NAFBlock with its gates computed by split convolutions and beta/gamma folded in."""
+
+    def __init__(self, block: NAFBlock):
+        super().__init__()
+        dw, ffn = block.conv1.out_channels, block.conv4.out_channels
+        self.norm1, self.norm2, self.sca = copy.deepcopy(block.norm1), copy.deepcopy(block.norm2), copy.deepcopy(block.sca)
+        self.conv1a, self.conv1b = _conv_slice(block.conv1, 0, dw // 2), _conv_slice(block.conv1, dw // 2, dw)
+        self.conv2a, self.conv2b = _conv_slice(block.conv2, 0, dw // 2), _conv_slice(block.conv2, dw // 2, dw)
+        self.conv3 = _conv_scaled(block.conv3, block.beta)
+        self.conv4a, self.conv4b = _conv_slice(block.conv4, 0, ffn // 2), _conv_slice(block.conv4, ffn // 2, ffn)
+        self.conv5 = _conv_scaled(block.conv5, block.gamma)
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(inp)
+        x = self.conv2a(self.conv1a(x)) * self.conv2b(self.conv1b(x))
+        y = inp + self.conv3(x * self.sca(x))
+        x = self.norm2(y)
+        return y + self.conv5(self.conv4a(x) * self.conv4b(x))
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of `model` with every NAFBlock replaced by its GateSplitNAFBlock."""
+    out = copy.deepcopy(model).eval()
+
+    def rewrite(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if isinstance(child, NAFBlock):
+                setattr(parent, name, GateSplitNAFBlock(child))
+            else:
+                rewrite(child)
+
+    if isinstance(out, NAFBlock):
+        return GateSplitNAFBlock(out).eval()
+    rewrite(out)
+    return out
