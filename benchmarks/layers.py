@@ -6,8 +6,9 @@ one request at a time (latency hint), and writes layers.md / layers.json:
 
     python -m benchmarks.layers nafnet-rt nafnet-rt:norm=layernorm nafnet-tiny --precision int8 --out out/layers
 
-INT8 of a registry architecture is NNCF's plain quantization on random frames: timing needs the
-quantized graph, not calibrated ranges. Counter times are the plugin's own per-node measurements;
+A registry architecture is built as `edgesharp calibrate` builds a bundle's IR (inference form,
+BGR-native); its INT8 is NNCF's plain quantization on random frames: timing needs the quantized
+graph, not calibrated ranges. Counter times are the plugin's own per-node measurements;
 their sum is below the wall time of a request (scheduling and pre/post-processing outside nodes).
 """
 
@@ -52,19 +53,22 @@ def registry_ir(spec: str, precision: str, height: int, width: int):
     from calibrate.convert import add_u8_bgr_io, convert_onnx
     from calibrate.export import export_onnx
     from train import models
+    from train.models.export_form import bgr_native
 
     arch, overrides = parse_spec(spec)
+
     torch.manual_seed(0)
     model = models.create(arch, **overrides).eval()
+    bgr = bgr_native(model)  # as calibrate builds a bundle's IR
     with tempfile.TemporaryDirectory() as tmp:
-        float_model = convert_onnx(export_onnx(model, Path(tmp) / "m.onnx"))
+        float_model = convert_onnx(export_onnx(bgr if bgr is not None else model, Path(tmp) / "m.onnx"))
     if precision == "int8":
         import nncf
 
         rng = np.random.default_rng(0)
         frames = [rng.random((1, 3, height, width), dtype=np.float32) for _ in range(4)]
         float_model = off_main_thread(nncf.quantize, float_model, nncf.Dataset(frames), subset_size=len(frames))
-    return add_u8_bgr_io(float_model), model.size_multiple
+    return add_u8_bgr_io(float_model, bgr_native=bgr is not None), model.size_multiple
 
 
 def profile(model, height: int, width: int, precision: str, iterations: int = 20, warmup: int = 3) -> dict:

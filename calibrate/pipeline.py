@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -125,7 +126,10 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
                  calib[0].shape[1], calib[0].shape[0], opts.calib_images or "packaged photographs")
         return val, calib
 
-    with bundle_writer.BundleStaging(out) as stage:
+    from train.models.export_form import bgr_native
+
+    with tempfile.TemporaryDirectory(prefix="edgesharp-calibrate-") as scratch_dir, bundle_writer.BundleStaging(out) as stage:
+        scratch = Path(scratch_dir)
         val, calib = steps.run("images: validation set and calibration crops", load_images)
         report["data"] = {"validation_images": len(val) // len(LEVELS), "calibration_crops": len(calib),
                           "calibration_crop": list(calib[0].shape[:2]),
@@ -133,18 +137,25 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         parity_in = _parity_inputs(val, opts.sizes, multiple, opts.seed)
         onnx_path = stage.path / "model.onnx"
 
+        bgr_model = bgr_native(model)
+        ir_onnx_path = scratch / "model-bgr.onnx" if bgr_model is not None else onnx_path
+
         def do_export():
             export.export_onnx(model, onnx_path)
+            if bgr_model is not None:  # the IR's source: the same weights taking OpenCV's channel order
+                export.export_onnx(bgr_model, ir_onnx_path)
             return export.onnx_parity(model, onnx_path, parity_in)
 
         report["onnx_parity"] = steps.run("export: PyTorch -> ONNX, parity with PyTorch", do_export)
         ort_fp32 = ort_runner(onnx_path)
-        facts = {"arch": arch, "size_multiple": multiple, "arch_config": info.get("arch_config") or getattr(model, "arch_config", {})}
+        facts = {"arch": arch, "size_multiple": multiple, "arch_config": info.get("arch_config") or getattr(model, "arch_config", {}),
+                 "float_channels": "bgr" if bgr_model is not None else "rgb"}
+        report["ir_float_channels"] = facts["float_channels"]
 
         def do_convert():
-            float_model = convert.convert_onnx(onnx_path)
-            parity = convert.ir_parity(float_model, ort_fp32, parity_in)
-            u8 = convert.add_u8_bgr_io(float_model)
+            float_model = convert.convert_onnx(ir_onnx_path)
+            parity = convert.ir_parity(float_model, ort_fp32, parity_in, bgr_native=bgr_model is not None)
+            u8 = convert.add_u8_bgr_io(float_model, bgr_native=bgr_model is not None)
             convert.set_model_facts(u8, facts)
             u8_check = convert.u8_io_check(u8, ort_fp32, _u8_frames(val, opts.sizes), multiple)
             convert.save_ir(u8, stage.path / "fp32.xml", fp16=False)
@@ -169,8 +180,8 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         try:
             int8_model, report["openvino_int8"] = steps.run(
                 f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",
-                quantize.quantize_openvino, float_model, calib, val, multiple, qopts)
-            int8_u8 = convert.add_u8_bgr_io(int8_model)
+                quantize.quantize_openvino, float_model, calib, val, multiple, qopts, bgr=bgr_model is not None)
+            int8_u8 = convert.add_u8_bgr_io(int8_model, bgr_native=bgr_model is not None)
             convert.set_model_facts(int8_u8, {**facts, "precision": "int8"})
             convert.save_ir(int8_u8, stage.path / "int8.xml")
             scores["int8"] = evaluate.score_images(evaluate.u8_ir_image_fn(stage.path / "int8.xml", multiple), val)

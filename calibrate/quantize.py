@@ -17,7 +17,7 @@ import numpy as np
 
 from calibrate.data import Sample, to_model_input
 from calibrate.evaluate import sample_ssim, score
-from calibrate.runners import openvino_runner
+from calibrate.runners import bgr_as_rgb, openvino_runner
 from edge.backends.openvino_core import off_main_thread
 from edge.errors import EdgesharpError
 
@@ -106,17 +106,25 @@ def _reverted(lines: list[str]) -> list[str]:
     return []
 
 
-def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multiple: int, opts: QuantizeOptions):
-    """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met."""
+def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multiple: int, opts: QuantizeOptions,
+                      bgr: bool = False):
+    """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met.
+
+    `bgr`: the model takes and returns BGR (`train.models.export_form.bgr_native`); calibration crops
+    and validation runs are converted to match, so scores stay comparable with the RGB runners."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    def runner(m):
+        run = openvino_runner(m, fp32_only=True)
+        return bgr_as_rgb(run) if bgr else run
 
     preset = nncf.QuantizationPreset(opts.preset) if opts.preset else None
     scope = ignored_scope(opts.ignored_scope)
     subset = min(opts.subset_size, len(calib))
-    calib_ds = nncf.Dataset(calib, to_model_input)
+    calib_ds = nncf.Dataset(calib, (lambda rgb: to_model_input(rgb[..., ::-1])) if bgr else to_model_input)
     t0 = time.perf_counter()
-    fp32 = score(openvino_runner(model, fp32_only=True), val, multiple)
+    fp32 = score(runner(model), val, multiple)
     method = "accuracy_control" if opts.accuracy_control else "plain"
     attempt = {"method": method, "preset": opts.preset or "default", "subset_size": subset,
                "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
@@ -126,7 +134,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
             passes = []
 
             def validate(compiled, items) -> tuple[float, list[float]]:
-                run = openvino_runner(compiled)
+                run = runner(compiled)
                 values = [sample_ssim(run, s, multiple) for s in items]
                 passes.append(float(np.mean(values)))
                 # NNCF's ranking validates the model once per quantizer group: every tenth pass is enough to show progress
@@ -147,7 +155,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
     except nncf.ValidationError as exc:
         raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
     quant_s = time.perf_counter() - t0
-    int8_score = score(openvino_runner(int8, fp32_only=True), val, multiple)
+    int8_score = score(runner(int8), val, multiple)
     drop = fp32["mean_ssim"] - int8_score["mean_ssim"]
     quantizers = count_quantizers(int8)
     attempt.update(reached_drop=drop, quantizers=quantizers, reverted=_reverted(lines))

@@ -52,3 +52,12 @@ def openvino_runner(model, device: str = "CPU", fp32_only: bool = True) -> Runne
         return request.infer({0: x})[0].copy()
 
     return run
+
+
+def bgr_as_rgb(run: Runner) -> Runner:
+    """An RGB runner (NCHW in and out) around a model that takes and returns BGR."""
+
+    def rgb(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(run(np.ascontiguousarray(x[:, ::-1]))[:, ::-1])
+
+    return rgb

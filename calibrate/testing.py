@@ -71,7 +71,7 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
         model = models.create(arch)
         perturb(model, seed)
         if steps:
-            _fit(model, steps, seed)
+            fit(model, steps, seed)
     model.eval()
     images = write_images(out_dir.parent / f"{out_dir.name}-images", synthetic_images(seed=seed))
     info = {"arch": model.arch, "arch_config": dict(model.arch_config), "step": steps, "phase": 0,
@@ -93,7 +93,7 @@ def perturb(model, seed: int, scale: float = 0.5, norms: bool = False) -> None:
                 p.add_(torch.randn(p.shape, generator=g) * scale)
 
 
-def _fit(model, steps: int, seed: int) -> None:
+def fit(model, steps: int, seed: int) -> None:
     import torch
 
     from edge.imaging.degrade import degrade_level

@@ -59,3 +59,27 @@ def test_a_grouped_convolution_that_is_not_depthwise_is_refused():
     conv = torch.nn.Conv2d(8, 8, 3, groups=2)
     with pytest.raises(ValueError, match="2 groups of 8 channels"):
         _conv_slice(conv, 0, 4)
+
+
+@pytest.mark.parametrize("arch", ["nafnet-test", "nafnet-rt-ln"])  # no stem and a pixel-unshuffle x4 stem
+def test_bgr_native_form_is_the_rgb_model_in_the_other_channel_order(arch):
+    from train.models.export_form import bgr_native
+
+    model = perturbed(arch)
+    with torch.no_grad():
+        model.intro.bias.add_(0.1)
+        model.ending.bias.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+    bgr = bgr_native(model)
+    m = model.size_multiple
+    x = torch.rand(1, 3, 2 * m, 3 * m, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x)
+        out = bgr(x.flip(1)).flip(1)
+        assert not torch.allclose(bgr(x), ref, atol=1e-3)  # the order matters, so the check means something
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_bgr_native_form_needs_a_colour_stem():
+    from train.models.export_form import bgr_native
+
+    assert bgr_native(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1))) is None

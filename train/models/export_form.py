@@ -9,7 +9,8 @@ rounding):
 - the residual scales `beta` and `gamma` are folded into the 1x1 convolutions before them.
 
 Training keeps the official NAFNet layout (its checkpoints load unchanged); `calibrate.export` exports
-this form. Other modules are left as they are.
+this form. Other modules are left as they are. `bgr_native(model)` reverses the colour order of the
+first and last convolutions, for the OpenVINO IR that OpenCV's BGR frames go through.
 """
 
 from __future__ import annotations
@@ -80,4 +81,22 @@ def inference_form(model: nn.Module) -> nn.Module:
     if isinstance(out, NAFBlock):
         return GateSplitNAFBlock(out).eval()
     rewrite(out)
+    return out
+
+
+def bgr_native(model: nn.Module) -> nn.Module | None:
+    """A copy of a NAFNet-family `model` that takes and returns BGR instead of RGB: the colour order of the
+    first convolution's input channels and of the last one's outputs reversed (exact), so a runtime fed
+    OpenCV's BGR frames needs no channel swap. None for a model without that stem (`intro`/`ending`)."""
+    intro, ending = getattr(model, "intro", None), getattr(model, "ending", None)
+    if not (isinstance(intro, nn.Conv2d) and isinstance(ending, nn.Conv2d)) or intro.in_channels % 3:
+        return None
+    out = copy.deepcopy(model).eval()
+    per_colour = intro.in_channels // 3  # pixel-unshuffle keeps each colour's s*s sub-pixels together
+    w = out.intro.weight.data
+    out.intro.weight.data = w.view(w.shape[0], 3, per_colour, *w.shape[2:]).flip(1).reshape(w.shape).contiguous()
+    w = out.ending.weight.data
+    out.ending.weight.data = w.view(3, per_colour, *w.shape[1:]).flip(0).reshape(w.shape).contiguous()
+    if out.ending.bias is not None:
+        out.ending.bias.data = out.ending.bias.data.view(3, per_colour).flip(0).reshape(-1).contiguous()
     return out
