@@ -54,6 +54,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib-images", type=Path, help="sharp images for calibration, degraded by training subsets 1/3/5/7 (default: the packaged photographs)")
     parser.add_argument("--calib-crop", type=_positive, default=256, help="side of the square calibration crops (default 256)")
     parser.add_argument("--max-ssim-drop", type=float, default=0.005, help="largest allowed mean SSIM loss of INT8 vs FP32, absolute (default 0.005)")
+    parser.add_argument("--guard", choices=("mean", "worst-level"), default="mean",
+                        help="what --max-ssim-drop bounds: the drop of the mean over all levels (default) or of the worst level")
     parser.add_argument("--subset-size", type=_positive, default=300, help="number of calibration crops (default 300)")
     parser.add_argument("--preset", choices=("performance", "mixed"), help="NNCF quantization preset (default: NNCF's)")
     parser.add_argument("--ignored-scope", nargs="+", default=[], metavar="NODE",
@@ -85,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
         ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,
         skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
+        guard=args.guard,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

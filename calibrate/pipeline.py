@@ -44,6 +44,7 @@ class CalibrateOptions:
     sizes: list[tuple[int, int]] = field(default_factory=lambda: [(96, 128), (160, 224)])
     name: str | None = None
     seed: int = 0
+    guard: str = "mean"  # quantize.GUARDS: what max_ssim_drop bounds
 
 
 @dataclass
@@ -176,7 +177,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         scores = steps.run("score: FP32 and FP16 on the validation set", do_score)
         report["scores"] = scores
         qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control,
-                                        opts.max_reverted)
+                                        opts.max_reverted, opts.guard)
         try:
             int8_model, report["openvino_int8"] = steps.run(
                 f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",

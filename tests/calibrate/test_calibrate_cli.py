@@ -91,3 +91,12 @@ def test_cli_missing_checkpoint_is_one_line(tmp_path, image_dir, capsys):
     rc = cli.main(_args(tmp_path / "nope.pt", tmp_path / "b", image_dir))
     err = capsys.readouterr().err
     assert rc == 1 and "nope.pt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_guard_on_the_worst_level(checkpoint, image_dir, tmp_path, capsys):
+    rc = cli.main(_args(checkpoint, tmp_path / "bundle", image_dir, "--max-ssim-drop", "1e-9", "--no-accuracy-control",
+                        "--skip-ort-int8", "--guard", "worst-level"))
+    assert rc == 1 and "worst-level SSIM drop" in capsys.readouterr().out
+    failed = json.loads((tmp_path / "bundle.calibration-failed.json").read_text())
+    assert failed["refused"]["guard"] == "worst-level"
+    assert failed["refused"]["ssim_drop"] == max(failed["refused"]["ssim_drop_per_level"].values())

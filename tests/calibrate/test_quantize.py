@@ -38,25 +38,55 @@ def test_guard_passes_and_model_is_quantized(float_ir, tiny_model, small_data):
     assert not np.array_equal(core.compile_model(int8, "CPU")({0: x})[0], core.compile_model(model, "CPU")({0: x})[0])
 
 
-def test_guard_fails_on_impossible_drop(small_data, tmp_path):
-    from calibrate.convert import convert_onnx
-    from calibrate.export import export_onnx
+@pytest.fixture(scope="module")
+def fitted_ir(tmp_path_factory):
+    """(float OpenVINO model, size multiple) of nafnet-test fitted for 30 steps: a sharpener, which INT8 makes
+    measurably worse (a random network may even gain)."""
     from calibrate.testing import fit, perturb
     from train import models
 
     torch.manual_seed(0)
     student = models.create("nafnet-test")
     perturb(student, 0)
-    fit(student, 30, 0)  # a sharpener, which INT8 makes measurably worse (a random network may even gain)
-    model = convert_onnx(export_onnx(student.eval(), tmp_path / "m.onnx"))
+    fit(student, 30, 0)
+    return convert_onnx(export_onnx(student.eval(), tmp_path_factory.mktemp("fitted") / "m.onnx")), student.size_multiple
+
+
+def test_guard_fails_on_impossible_drop(small_data, fitted_ir):
+    model, multiple = fitted_ir
     calib, val = small_data
     with pytest.raises(GuardError) as err:
-        quantize_openvino(model, calib, val, student.size_multiple,
+        quantize_openvino(model, calib, val, multiple,
                           QuantizeOptions(max_ssim_drop=1e-9, subset_size=3, accuracy_control=False))
     message = str(err.value)
     assert "exceeds --max-ssim-drop 1e-09" in message and "plain" in message and "\n" not in message
     attempt = err.value.report["attempts"][0]
     assert attempt["reached_drop"] > 1e-9 and attempt["method"] == "plain"
+
+
+def test_worst_level_drop_is_the_largest_drop_of_one_level_mean():
+    from calibrate.data import Sample
+    from calibrate.quantize import worst_level_drop
+
+    img = np.zeros((2, 2, 3), np.uint8)
+    samples = [Sample(f"s{i}", lv, img, img) for i, lv in enumerate(["heavy", "heavy", "low", "low"])]
+    # heavy loses 0.02 and 0.00 (mean 0.01), low gains 0.03: the mean over all four images gains
+    assert worst_level_drop(samples, [0.8, 0.8, 0.9, 0.9], [0.78, 0.8, 0.93, 0.93]) == pytest.approx(0.01)
+
+
+def test_worst_level_guard_refuses_what_the_mean_lets_through(small_data, fitted_ir):
+    model, multiple = fitted_ir
+    calib, val = small_data
+    _, report = quantize_openvino(model, calib, val, multiple,
+                                  QuantizeOptions(max_ssim_drop=1.0, subset_size=3, accuracy_control=False))
+    mean_drop, worst = report["ssim_drop"], max(report["ssim_drop_per_level"].values())
+    assert report["guard"] == "mean" and worst > mean_drop  # plain INT8 is deterministic: the same drops below
+    limit = (mean_drop + worst) / 2
+    quantize_openvino(model, calib, val, multiple, QuantizeOptions(max_ssim_drop=limit, subset_size=3, accuracy_control=False))
+    with pytest.raises(GuardError, match=r"worst-level SSIM drop [\d.]+ exceeds") as err:
+        quantize_openvino(model, calib, val, multiple,
+                          QuantizeOptions(max_ssim_drop=limit, subset_size=3, accuracy_control=False, guard="worst-level"))
+    assert err.value.report["ssim_drop"] == pytest.approx(worst)
 
 
 class _TwoConv(torch.nn.Module):
@@ -92,6 +122,15 @@ def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path, caplog):
     assert len(passes) >= 2 and "validation pass 1 on" in passes[0]
     assert any("nncf: Reverted" in m for m in progress)
     assert progress.index(passes[-1]) < progress.index(next(m for m in progress if "openvino int8: mean SSIM" in m))
+
+
+def test_accuracy_control_guards_the_worst_level(small_data, tmp_path):
+    model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
+    calib, val = small_data
+    _, report = quantize_openvino(model, calib, val, 1, QuantizeOptions(max_ssim_drop=1.0, subset_size=3,
+                                                                        accuracy_control=True, guard="worst-level"))
+    assert report["passed"] and report["guard"] == "worst-level"
+    assert report["ssim_drop"] == pytest.approx(max(report["ssim_drop_per_level"].values()))
 
 
 def test_tiny_bundle_records_accuracy_control_run(tiny_bundle):
