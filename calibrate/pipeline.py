@@ -2,7 +2,9 @@
 
 `calibrate_checkpoint(path, out, options)` loads a student checkpoint (train.checkpoint) and calls
 `calibrate_model`, which works for any module following the student contract (float32 NCHW RGB in
-[0, 1] -> same; `.size_multiple`, `.arch`, `.arch_config`).
+[0, 1] -> same; `.size_multiple`, `.arch`, `.arch_config`). The bundle's model.onnx keeps that RGB
+contract; the OpenVINO IRs are built from a BGR-native copy where the architecture allows
+(`train.models.export_form.bgr_native`), and every check and score compares them in RGB.
 """
 
 from __future__ import annotations
