@@ -195,8 +195,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
         raise GuardError(f"OpenVINO INT8 refused: no quantized layer is left after {method} quantization "
                          f"(reached SSIM drop {drop:.5f}, limit {opts.max_ssim_drop:g}); the model would run as FP32", report)
     if not drop <= opts.max_ssim_drop:
-        what = "worst-level" if opts.guard == "worst-level" else "mean"
-        raise GuardError(f"OpenVINO INT8 refused: {what} SSIM drop {drop:.5f} exceeds --max-ssim-drop {opts.max_ssim_drop:g} "
+        raise GuardError(f"OpenVINO INT8 refused: {opts.guard} SSIM drop {drop:.5f} exceeds --max-ssim-drop {opts.max_ssim_drop:g} "
                          f"(tried {method} quantization, preset {attempt['preset']}, subset {subset}, "
                          f"{len(attempt['reverted'])} layers reverted)", report)
     report["passed"] = True
