@@ -61,6 +61,8 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-fps", type=float, default=15.0, help="real-time target (default 15)")
     g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
     g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
+    g.add_argument("--isa-cap", choices=("avx2", "avx2-vnni", "avx512-vnni"),
+                   help="time OpenVINO as on a CPU with only this instruction set (caps oneDNN; openvino backend only)")
     g.add_argument("--crosscheck", action="store_true",
                    help="also time each bundle's OpenVINO FP32 IR with OpenVINO's benchmark_app at --target-size")
 
@@ -114,6 +116,9 @@ def fps_config(args, models: list[Path]):
         bad = [v for v in value if v not in allowed]
         if bad:
             raise EdgesharpError(f"{what}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
+    if getattr(args, "isa_cap", None) and set(args.backends) - {"openvino"}:
+        raise EdgesharpError(f"--isa-cap {args.isa_cap} caps OpenVINO's kernels only; ONNX Runtime and PyTorch would run "
+                             "with the machine's full instruction set: pass --backends openvino")
     if args.requests is not None and args.requests < 1:
         raise EdgesharpError(f"--requests must be >= 1, got {args.requests}")
     if args.source != "camera" and not Path(args.source).is_file():
@@ -163,6 +168,9 @@ def run(args) -> dict:
     from benchmarks import machine, report
     from edge.errors import EdgesharpError
 
+    if getattr(args, "isa_cap", None):
+        fps_config(args, _models(args))  # its argument errors before anything is capped
+        machine.apply_isa_cap(args.isa_cap)
     info = machine.collect()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

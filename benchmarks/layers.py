@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import ISA_CAPS, apply_isa_cap
 from benchmarks.report import markdown_table
 from edge.backends.openvino_core import off_main_thread, shared_core
 from edge.errors import EdgesharpError
@@ -130,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=("fp32", "int8"), default="int8")
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--out", type=Path, default=Path("out/layers"))
+    p.add_argument("--isa-cap", choices=tuple(ISA_CAPS), help="profile as on a CPU with only this instruction set")
     args = p.parse_args(argv)
     from benchmarks.timing import check_size, padded
     from edge.bundle import load_bundle
 
     try:
+        if args.isa_cap:
+            apply_isa_cap(args.isa_cap)
         w, h = check_size(args.size)
         profiles = {}
         for spec in args.models:

@@ -14,6 +14,11 @@ Theoretical fp32 peak (multiply-accumulates per second, one FMA = one MAC):
   psutil); turbo and AVX-512 down-clocking are not modelled.
 
 INT8 peak (VNNI: 4 int8 MACs per 32-bit lane) is reported beside it for the INT8 rows.
+
+A run under an instruction-set cap (`apply_isa_cap`, oneDNN's `ONEDNN_MAX_CPU_ISA`) describes the capped
+machine: the flags and the peak are those of the CPU class it stands in for, and `flags_full` keeps the
+real ones. The cap reaches oneDNN's kernels (OpenVINO's convolutions and elementwise ops); OpenVINO's own
+JIT kernels (reductions, FakeQuantize, depth-to-space) still see the full ISA.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ FLAGS_OF_INTEREST = (
     "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
     "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
 )
+# CLI name -> (oneDNN's ISA level, the flags a CPU of that class has)
+ISA_CAPS = {
+    "avx2": ("AVX2", ("sse4_2", "avx", "fma", "f16c", "avx2")),
+    "avx2-vnni": ("AVX2_VNNI", ("sse4_2", "avx", "fma", "f16c", "avx2", "avx_vnni")),
+    "avx512-vnni": ("AVX512_CORE_VNNI", ("sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl",
+                                         "avx512dq", "avx512_vnni")),
+}
 LIBRARIES = ("edgesharp", "openvino", "onnxruntime", "nncf", "torch", "numpy", "opencv-python",
              "scikit-image", "psutil", "matplotlib")
 
@@ -50,10 +62,13 @@ class Machine:
     date: str
     load_average: list[float] | None
     peak: dict = field(default_factory=dict)
+    isa_cap: str | None = None
+    flags_full: list[str] | None = None
 
     @property
     def slug(self) -> str:
-        return machine_slug(self.cpu_model, self.physical_cores)
+        slug = machine_slug(self.cpu_model, self.physical_cores)
+        return f"{slug}-as-{self.isa_cap.lower().replace('_', '-')}" if self.isa_cap else slug
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -67,6 +82,21 @@ def machine_slug(cpu_model: str, cores: int) -> str:
     text = re.sub(r"\b\d+(th|rd|nd|st) gen\b", " ", text)
     words = re.findall(r"[a-z0-9]+", text)
     return "-".join(words[:5] + [f"{cores}c"]) if words else f"unknown-cpu-{cores}c"
+
+
+def apply_isa_cap(name: str) -> str:
+    """Cap oneDNN at the ISA of CPU class `name` (a key of ISA_CAPS) for this process and its children; call
+    before OpenVINO compiles its first model (oneDNN reads the cap once). Returns oneDNN's level name."""
+    from edge.backends.openvino_core import ISA_CAP_VARIABLE, isa_cap
+    from edge.errors import EdgesharpError
+
+    if name not in ISA_CAPS:
+        raise EdgesharpError(f"unknown ISA cap {name!r}; choose one of {', '.join(ISA_CAPS)}")
+    level = ISA_CAPS[name][0]
+    if isa_cap() not in (None, level):
+        raise EdgesharpError(f"{ISA_CAP_VARIABLE} is already {isa_cap()}; unset it to cap at {level}")
+    os.environ[ISA_CAP_VARIABLE] = level
+    return level
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -184,6 +214,13 @@ def collect() -> Machine:
     except ValueError:
         family = None
     all_flags = set(info.get("flags", "").split())
+    full_flags = [f for f in FLAGS_OF_INTEREST if f in all_flags]
+    from edge.backends.openvino_core import isa_cap
+
+    cap = isa_cap()
+    capped = next((set(kept) for level, kept in ISA_CAPS.values() if level == cap), None)
+    if capped is not None:
+        all_flags &= capped
     physical, logical = _core_counts()
     ghz, source = _frequency(info)
     profile = simd_profile(all_flags, vendor, family)
@@ -202,4 +239,6 @@ def collect() -> Machine:
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         load_average=_load_average(),
         peak=theoretical_peak(physical, ghz, profile),
+        isa_cap=cap,
+        flags_full=full_flags if cap else None,
     )

@@ -43,9 +43,13 @@ def openvino_precision_config(precision: str) -> dict[str, str]:
     """OpenVINO properties that make `precision` mean what it says.
 
     CPUs with bf16 or fp16 units (AVX512_BF16, AMX) run an fp32 IR in reduced precision by default;
-    fp32 asks for f32 execution. fp16 and int8 IRs keep the device's fastest default.
+    fp32 asks for f32 execution. fp16 and int8 IRs keep the device's fastest default, except under an
+    instruction-set cap without bf16/fp16 (`ONEDNN_MAX_CPU_ISA=AVX2`), where f32 is what such a CPU runs.
     """
-    return {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
+    from edge.backends.openvino_core import NO_REDUCED_FLOAT_ISAS, isa_cap
+
+    f32 = precision == "fp32" or isa_cap() in NO_REDUCED_FLOAT_ISAS
+    return {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {}
 
 
 def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **options: Any) -> InferenceBackend:

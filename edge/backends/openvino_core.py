@@ -1,5 +1,8 @@
 """The process's one OpenVINO Core, and a way to run libraries that make Cores of their own.
 
+`isa_cap()` reads oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`), which benchmarks set to time a
+smaller CPU class (an AVX2-only laptop) on a bigger machine.
+
 On CPUs with AMX, the CPU plugin of each `ov.Core` installs an alternate signal stack on the thread that creates
 it and puts back the previous one when the Core goes. Two Cores released out of order leave the thread's signal
 stack pointing at unmapped memory, and the next Python signal handler (Ctrl-C, a DataLoader's SIGCHLD) then
@@ -10,11 +13,24 @@ Cores internally, runs through `off_main_thread`: only a short-lived thread's st
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+ISA_CAP_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+# oneDNN ISA levels without bf16 or fp16 arithmetic: under one of these, the CPU plugin (which reads the real
+# CPU's features) still picks bf16 for float layers on an AMX machine and finds no kernel for them
+NO_REDUCED_FLOAT_ISAS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"})
+
+
+def isa_cap() -> str | None:
+    """The instruction-set level oneDNN is capped at (`ONEDNN_MAX_CPU_ISA`, upper case), or None."""
+    value = os.environ.get(ISA_CAP_VARIABLE, "").strip().upper()
+    return value if value and value != "ALL" else None
 
 
 @functools.cache

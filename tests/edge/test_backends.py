@@ -168,3 +168,17 @@ def test_close_delivers_every_frame_in_flight_then_refuses_new_ones(tiny_bundle)
         assert sorted(got) == list(range(6))
     with pytest.raises(EdgesharpError, match="closed"):
         be.submit(_random_frame(40, 48), "late")
+
+
+def test_an_isa_cap_without_reduced_float_runs_every_precision_in_f32(monkeypatch):
+    """Under ONEDNN_MAX_CPU_ISA=AVX2 an AMX machine's default bf16 float layers would have no kernel."""
+    from edge.backends import openvino_precision_config
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert openvino_precision_config("int8") == {}
+    assert openvino_precision_config("fp32") == {"INFERENCE_PRECISION_HINT": "f32"}
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert openvino_precision_config("int8") == {"INFERENCE_PRECISION_HINT": "f32"}
+    assert openvino_precision_config("fp16") == {"INFERENCE_PRECISION_HINT": "f32"}
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert openvino_precision_config("int8") == {}

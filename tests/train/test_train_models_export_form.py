@@ -20,7 +20,8 @@ def perturbed(arch: str, **overrides) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("arch, overrides", [("nafnet-test", {}), ("nafnet-rt-ln", {}), ("nafnet-rt", {}),
-                                             ("nafnet-test", {"norm": "batchnorm", "kernel_size": 5})])
+                                             ("nafnet-test", {"norm": "batchnorm", "kernel_size": 5}),
+                                             ("nafnet-rt-lite-bn", {})])
 def test_inference_form_computes_the_same_function(arch, overrides):
     model = perturbed(arch, **overrides)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -41,6 +42,30 @@ def test_inference_form_keeps_the_work_and_drops_only_the_residual_scales():
     assert count_macs(fused, 64, 96) == count_macs(model, 64, 96)
     scales = sum(p.numel() for n, p in model.named_parameters() if n.endswith(("beta", "gamma")))
     assert count_params(fused) == count_params(model) - scales
+
+
+def test_batchnorm_is_folded_into_the_convolutions_after_it(tmp_path):
+    model = perturbed("nafnet-rt-lite-bn")
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # running statistics far from (0, 1), as after training
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.normal_(0, 0.5, generator=g)
+            bn.running_var.uniform_(0.2, 3.0, generator=g)
+    fused = inference_form(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.rand(1, 3, 64, 96, generator=g)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model(x), atol=2e-5)
+    assert "BatchNormalization" not in _op_types(export_onnx(model, tmp_path / "bn.onnx"))
+    plain = models.create("nafnet-rt-lite")
+    assert count_macs(fused, 64, 96) == count_macs(inference_form(plain), 64, 96)  # the same graph as no norm
+
+
+def test_batchnorm_folds_only_into_a_dense_pointwise_convolution():
+    from train.models.export_form import _conv_after_batchnorm
+
+    with pytest.raises(ValueError, match="dense 1x1"):
+        _conv_after_batchnorm(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4).eval())
 
 
 def _op_types(path) -> set[str]:

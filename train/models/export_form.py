@@ -6,7 +6,10 @@ rounding):
 - SimpleGate's channel split becomes two convolutions: the 1x1 and depthwise convolutions in front
   of a gate are cut into the halves that the gate multiplies, so no tensor is sliced at run time
   (a slice is a full memory copy in OpenVINO's blocked layouts);
-- the residual scales `beta` and `gamma` are folded into the 1x1 convolutions before them.
+- the residual scales `beta` and `gamma` are folded into the 1x1 convolutions before them;
+- an eval-mode BatchNorm in front of a block's 1x1 convolutions is folded into them (its running
+  statistics and affine become their weights and biases), so a BatchNorm student costs no more at
+  inference than one without normalisation.
 
 Training keeps the official NAFNet layout (its checkpoints load unchanged); `calibrate.export` exports
 this form. Other modules are left as they are. `bgr_native(model)` reverses the colour order of the
@@ -46,6 +49,22 @@ def _conv_scaled(conv: nn.Conv2d, scale: torch.Tensor) -> nn.Conv2d:
     return out
 
 
+def _conv_after_batchnorm(conv: nn.Conv2d, bn: nn.Module) -> nn.Conv2d:
+    """`conv(bn(x))` as one convolution, for a 1x1 `conv` (padding would see the shift) and an eval BatchNorm."""
+    if not isinstance(bn, nn.BatchNorm2d):
+        return conv
+    if conv.kernel_size != (1, 1) or conv.groups != 1:
+        raise ValueError(f"can fold a BatchNorm only into a dense 1x1 convolution, not {conv}")
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1 / torch.sqrt(bn.running_var + bn.eps)
+    shift = (bn.bias.detach() if bn.affine else 0) - bn.running_mean * scale
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, 1, bias=True)
+    w = conv.weight.detach()[:, :, 0, 0]
+    out.weight.data.copy_((w * scale.view(1, -1)).view_as(conv.weight))
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels)
+    out.bias.data.copy_(bias + w @ shift)
+    return out
+
+
 class GateSplitNAFBlock(nn.Module):
     """A NAFBlock with its gates computed by split convolutions and beta/gamma folded in."""
 
@@ -58,6 +77,11 @@ class GateSplitNAFBlock(nn.Module):
         self.conv3 = _conv_scaled(block.conv3, block.beta)
         self.conv4a, self.conv4b = _conv_slice(block.conv4, 0, ffn // 2), _conv_slice(block.conv4, ffn // 2, ffn)
         self.conv5 = _conv_scaled(block.conv5, block.gamma)
+        for norm, convs in (("norm1", ("conv1a", "conv1b")), ("norm2", ("conv4a", "conv4b"))):
+            if isinstance(getattr(self, norm), nn.BatchNorm2d):
+                for conv in convs:
+                    setattr(self, conv, _conv_after_batchnorm(getattr(self, conv), getattr(self, norm)))
+                setattr(self, norm, nn.Identity())
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         x = self.norm1(inp)
