@@ -126,12 +126,13 @@ class CameraLikeSource(Source):
         return SourceFrame(frame)
 
 
-def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig):
+def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig, live: bool = False):
     from edge.backends import open_backend
 
     options = {"requests": cfg.requests}
     if backend == "openvino":
-        options["hint"] = "throughput"
+        options["hint"] = "throughput"  # what `edgesharp run` uses
+        options["spare_requests"] = 1 if live else 0
     if cfg.threads:
         options["threads"] = cfg.threads
     return open_backend(bundle, backend, precision, **options)
@@ -149,7 +150,7 @@ def run_pipeline(bundle, backend: str, precision: str, size: tuple[int, int], cf
         source = CameraLikeSource(w, h, cfg.camera_fps, paced=paced)
     else:
         source = open_source(source_spec, size=size)
-    runtime = _open_runtime_backend(bundle, backend, precision, cfg)
+    runtime = _open_runtime_backend(bundle, backend, precision, cfg, live=source.live)
     try:
         if hasattr(runtime, "warmup"):
             runtime.warmup(w, h)

@@ -9,6 +9,9 @@ the last reference: that race hung a benchmark run in `close()`. Waiting in a Py
 
 The Core is the process's one (`edge.backends.openvino_core.shared_core`).
 
+`spare_requests` adds requests beyond OpenVINO's optimal number (one per stream): with a live camera a stream
+that finishes finds the next request already holding a frame instead of waiting for the camera's next tick.
+
 Shapes are static: each padded frame size gets its own compiled model (the last two are kept, so a folder
 that alternates landscape and portrait images does not recompile every time). With `cache_dir` OpenVINO
 stores compiled blobs and later runs start faster.
@@ -62,12 +65,16 @@ class OpenVINOBackend(InferenceBackend):
         threads: int | None = None,
         cache_dir: str | Path | None = None,
         config: dict[str, Any] | None = None,
+        spare_requests: int = 0,
     ):
         super().__init__(size_multiple)
         if hint not in HINTS:
             raise EdgesharpError(f"performance hint {hint!r}: choose one of {', '.join(HINTS)}")
         if requests is not None and requests < 1:
             raise EdgesharpError(f"--requests must be >= 1, got {requests}")
+        if spare_requests < 0:
+            raise EdgesharpError(f"spare requests must be >= 0, got {spare_requests}")
+        self._spare = spare_requests
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise EdgesharpError(f"{self.model_path}: OpenVINO model not found")
@@ -112,7 +119,7 @@ class OpenVINOBackend(InferenceBackend):
             raise EdgesharpError(
                 f"{self.model_path}: cannot compile for {pw}x{ph} on {self.device} ({_first_line(exc)})"
             ) from None
-        n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + self._spare
         self._num_requests = n
         entry = _Compiled(compiled, [compiled.create_infer_request() for _ in range(n)])
         log.debug("compiled %s for %dx%d on %s: %d requests, %s", self.model_path.name, pw, ph, self.device, n,

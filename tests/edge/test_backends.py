@@ -112,6 +112,18 @@ def test_openvino_options_reach_the_compiled_model(tiny_bundle, tmp_path):
     assert any((tmp_path / "cache").iterdir())
 
 
+def test_a_spare_request_is_added_to_the_optimal_number_only(tiny_bundle):
+    with open_backend(tiny_bundle, "openvino", "fp32", hint="throughput", streams=2) as plain:
+        optimal = plain.num_requests
+    with open_backend(tiny_bundle, "openvino", "fp32", hint="throughput", streams=2, spare_requests=1) as spare:
+        assert spare.num_requests == optimal + 1
+        assert spare.infer(_random_frame(64, 64)).shape == (64, 64, 3)
+    with open_backend(tiny_bundle, "openvino", "fp32", requests=3, spare_requests=1) as fixed:
+        assert fixed.num_requests == 3  # an explicit --requests is taken as it is
+    with pytest.raises(EdgesharpError, match="spare requests must be >= 0, got -1"):
+        open_backend(tiny_bundle, "openvino", "fp32", spare_requests=-1)
+
+
 @pytest.mark.parametrize("bad", [np.zeros((64, 64), np.uint8), np.zeros((64, 64, 3), np.float32),
                                  np.zeros((4, 64, 3), np.uint8)])
 def test_bad_frames_are_named(tiny_bundle, bad):

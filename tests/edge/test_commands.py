@@ -82,6 +82,25 @@ def test_run_synthetic_to_files_with_stats(tiny_bundle_dir, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").is_file()
 
 
+def test_run_keeps_every_stream_busy_on_a_live_source(tiny_bundle_dir, tmp_path):
+    """A live source runs under the throughput hint with one request more than OpenVINO's optimum, so a stream
+    that finishes finds a frame waiting; a file source gets the optimum."""
+    from edge.backends import open_backend
+    from edge.bundle import load_bundle
+
+    with open_backend(load_bundle(tiny_bundle_dir), "openvino", "int8", hint="throughput") as be:
+        optimal = be.num_requests
+    runs = {}
+    for source in ("synthetic", "synthetic:fast"):
+        stats = tmp_path / f"{source.replace(':', '-')}.json"
+        assert main(["run", "--model", str(tiny_bundle_dir), "--source", source, "--size", "96x64", "--frames", "6",
+                     "--sink", "null", "--stats-json", str(stats)]) == 0
+        runs[source] = json.loads(stats.read_text())["run"]
+    assert runs["synthetic"]["live"] and runs["synthetic"]["hint"] == "throughput"
+    assert runs["synthetic"]["requests"] == optimal + 1
+    assert not runs["synthetic:fast"]["live"] and runs["synthetic:fast"]["requests"] == optimal
+
+
 def test_run_errors_are_one_line(tiny_bundle_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("edge.bundle.default_bundle_path", lambda: tmp_path / "default")
     assert main(["run", "--source", "synthetic", "--sink", "null"]) == 1
