@@ -56,6 +56,8 @@ class FpsConfig:
     search_targets: tuple[float, ...] = (15.0, 20.0)
     search_seconds: float = 2.5
     threads: int | None = None
+    hint: str = "throughput"  # the OpenVINO hint of the end-to-end runs, as `edgesharp run` uses
+    spare_requests: int | None = None  # beyond OpenVINO's optimum; None: 1 for a live source, as `edgesharp run`
 
 
 def size_text(size: tuple[int, int]) -> str:
@@ -131,8 +133,8 @@ def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig, 
 
     options = {"requests": cfg.requests}
     if backend == "openvino":
-        options["hint"] = "throughput"  # what `edgesharp run` uses
-        options["spare_requests"] = 1 if live else 0
+        options["hint"] = cfg.hint
+        options["spare_requests"] = (1 if live else 0) if cfg.spare_requests is None else cfg.spare_requests
     if cfg.threads:
         options["threads"] = cfg.threads
     return open_backend(bundle, backend, precision, **options)
