@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from benchmarks.machine import ISA_CAPS
+
 log = logging.getLogger(__name__)
 
 EXAMPLES = """examples:
@@ -61,7 +63,7 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-fps", type=float, default=15.0, help="real-time target (default 15)")
     g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
     g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
-    g.add_argument("--isa-cap", choices=("avx2", "avx2-vnni", "avx512-vnni"),
+    g.add_argument("--isa-cap", choices=tuple(ISA_CAPS),
                    help="time OpenVINO as on a CPU with only this instruction set (caps oneDNN; openvino backend only)")
     g.add_argument("--crosscheck", action="store_true",
                    help="also time each bundle's OpenVINO FP32 IR with OpenVINO's benchmark_app at --target-size")

@@ -215,7 +215,7 @@ def collect() -> Machine:
         family = None
     all_flags = set(info.get("flags", "").split())
     full_flags = [f for f in FLAGS_OF_INTEREST if f in all_flags]
-    from edge.backends.openvino_core import isa_cap
+    from edge.backends.openvino_core import isa_cap  # numpy and OpenCV come with it: not at CLI start-up
 
     cap = isa_cap()
     capped = next((set(kept) for level, kept in ISA_CAPS.values() if level == cap), None)
