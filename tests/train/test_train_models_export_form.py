@@ -21,7 +21,7 @@ def perturbed(arch: str, **overrides) -> torch.nn.Module:
 
 @pytest.mark.parametrize("arch, overrides", [("nafnet-test", {}), ("nafnet-rt-ln", {}), ("nafnet-rt", {}),
                                              ("nafnet-test", {"norm": "batchnorm", "kernel_size": 5}),
-                                             ("nafnet-rt-lite-bn", {})])
+                                             ("nafnet-rt-lite", {"norm": "batchnorm"})])
 def test_inference_form_computes_the_same_function(arch, overrides):
     model = perturbed(arch, **overrides)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -45,7 +45,7 @@ def test_inference_form_keeps_the_work_and_drops_only_the_residual_scales():
 
 
 def test_batchnorm_is_folded_into_the_convolutions_after_it(tmp_path):
-    model = perturbed("nafnet-rt-lite-bn")
+    model = perturbed("nafnet-rt-lite", norm="batchnorm")
     g = torch.Generator().manual_seed(4)
     with torch.no_grad():  # running statistics far from (0, 1), as after training
         for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):

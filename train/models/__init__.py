@@ -74,11 +74,6 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
         "lighter real-time student: pixel-unshuffle x4, width 24, [1,1,2]/1/[1,1,1], no normalisation",
     ),
-    "nafnet-rt-lite-bn": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="batchnorm"),
-        "nafnet-rt-lite with BatchNorm, folded into the 1x1 convolutions after it at export (same inference graph)",
-    ),
     "nafnet-rt-ln": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="layernorm"),
