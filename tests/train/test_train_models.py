@@ -147,3 +147,16 @@ def test_edgesharp_train_archs_lists_the_registry(capsys):
         assert name in out
     tiny_row = next(line for line in out.splitlines() if line.startswith("nafnet-tiny "))
     assert f"{models.count_params(models.create('nafnet-tiny')):,}" in tiny_row
+
+
+def test_rmsnorm_gives_unit_rms_per_pixel_and_ignores_contrast():
+    from train.models.nafnet import RMSNorm2d
+
+    norm = RMSNorm2d(6).eval()
+    x = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(0)) + 0.5
+    with torch.no_grad():
+        y = norm(x)
+        assert torch.allclose(y.pow(2).mean(1), torch.ones(2, 5, 7), atol=1e-4)
+        assert torch.allclose(norm(3.0 * x), y, atol=1e-5)  # a contrast change does not reach the block
+        assert not torch.allclose(y.mean(1), torch.zeros(2, 5, 7), atol=1e-2)  # not centred, unlike LayerNorm
+    assert models.describe("nafnet-rt-lite", norm="rmsnorm")["params"] == models.describe("nafnet-rt-lite", norm="layernorm")["params"]

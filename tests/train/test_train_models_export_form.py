@@ -21,7 +21,8 @@ def perturbed(arch: str, **overrides) -> torch.nn.Module:
 
 @pytest.mark.parametrize("arch, overrides", [("nafnet-test", {}), ("nafnet-rt-ln", {}), ("nafnet-rt", {}),
                                              ("nafnet-test", {"norm": "batchnorm", "kernel_size": 5}),
-                                             ("nafnet-rt-lite", {"norm": "batchnorm"})])
+                                             ("nafnet-rt-lite", {"norm": "batchnorm"}),
+                                             ("nafnet-rt-lite", {"norm": "rmsnorm"})])
 def test_inference_form_computes_the_same_function(arch, overrides):
     model = perturbed(arch, **overrides)
     before = {k: v.clone() for k, v in model.state_dict().items()}
