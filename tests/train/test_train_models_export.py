@@ -21,6 +21,7 @@ REPORTED = {
     "nafnet-ps4-w32": (2_176_144, 8_919),
     "nafnet-rt": (1_270_864, 5_708),
     "nafnet-rt-lite": (724_680, 3_561),
+    "nafnet-rt-lite-rms": (727_176, 3_561),
     "nafnet-rt-ln": (1_274_192, 5_708),
     "nafnet-test": (5_227, 2_200),
 }

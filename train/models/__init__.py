@@ -74,6 +74,11 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
         "lighter real-time student: pixel-unshuffle x4, width 24, [1,1,2]/1/[1,1,1], no normalisation",
     ),
+    "nafnet-rt-lite-rms": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="rmsnorm"),
+        "nafnet-rt-lite with an RMS norm (one channel reduction; LayerNorm's heavy-blur gain at 0.88x the speed)",
+    ),
     "nafnet-rt-ln": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="layernorm"),
