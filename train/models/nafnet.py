@@ -34,15 +34,9 @@ class LayerNorm2d(nn.Module):
         return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-class RMSNorm2d(nn.Module):
+class RMSNorm2d(LayerNorm2d):
     """Root-mean-square normalisation over the channel axis: LayerNorm without the centring, so one channel
-    reduction per call instead of two."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
+    reduction per call instead of two (same parameters)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x / torch.sqrt(x.pow(2).mean(1, keepdim=True) + self.eps)
