@@ -64,7 +64,8 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
     g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
     g.add_argument("--isa-cap", choices=tuple(ISA_CAPS),
-                   help="time OpenVINO as on a CPU with only this instruction set (caps oneDNN; openvino backend only)")
+                   help="time OpenVINO and PyTorch as on a CPU with only this instruction set (caps oneDNN "
+                        "and PyTorch's kernels; not ONNX Runtime)")
     g.add_argument("--crosscheck", action="store_true",
                    help="also time each bundle's OpenVINO FP32 IR with OpenVINO's benchmark_app at --target-size")
 
@@ -118,9 +119,9 @@ def fps_config(args, models: list[Path]):
         bad = [v for v in value if v not in allowed]
         if bad:
             raise EdgesharpError(f"{what}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
-    if getattr(args, "isa_cap", None) and set(args.backends) - {"openvino"}:
-        raise EdgesharpError(f"--isa-cap {args.isa_cap} caps OpenVINO's kernels only; ONNX Runtime and PyTorch would run "
-                             "with the machine's full instruction set: pass --backends openvino")
+    if getattr(args, "isa_cap", None) and "onnxruntime" in args.backends:
+        raise EdgesharpError(f"--isa-cap {args.isa_cap} caps OpenVINO's and PyTorch's kernels only; ONNX Runtime would "
+                             "run with the machine's full instruction set: pass --backends openvino or openvino,pytorch")
     if args.requests is not None and args.requests < 1:
         raise EdgesharpError(f"--requests must be >= 1, got {args.requests}")
     if args.source != "camera" and not Path(args.source).is_file():

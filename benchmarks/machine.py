@@ -17,8 +17,10 @@ INT8 peak (VNNI: 4 int8 MACs per 32-bit lane) is reported beside it for the INT8
 
 A run under an instruction-set cap (`apply_isa_cap`, oneDNN's `ONEDNN_MAX_CPU_ISA`) describes the capped
 machine: the flags and the peak are those of the CPU class it stands in for, and `flags_full` keeps the
-real ones. The cap reaches oneDNN's kernels (OpenVINO's convolutions and elementwise ops); OpenVINO's own
-JIT kernels (reductions, FakeQuantize, depth-to-space) still see the full ISA.
+real ones. The cap reaches oneDNN's kernels (OpenVINO's convolutions and elementwise ops, PyTorch's
+convolutions) and PyTorch's own vectorised kernels (`ATEN_CPU_CAPABILITY`), both read when the library
+loads; OpenVINO's own JIT kernels (reductions, FakeQuantize, depth-to-space) still see the full ISA, and
+ONNX Runtime has no such switch.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ ISA_CAPS = {
     "avx512-vnni": ("AVX512_CORE_VNNI", ("sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl",
                                          "avx512dq", "avx512_vnni")),
 }
+# oneDNN level -> PyTorch's kernel capability (ATEN_CPU_CAPABILITY: default, avx2, avx512)
+ATEN_CAPABILITY = {"AVX2": "avx2", "AVX2_VNNI": "avx2", "AVX512_CORE_VNNI": "avx512"}
+ATEN_VARIABLE = "ATEN_CPU_CAPABILITY"
 LIBRARIES = ("edgesharp", "openvino", "onnxruntime", "nncf", "torch", "numpy", "opencv-python",
              "scikit-image", "psutil", "matplotlib")
 
@@ -85,8 +90,12 @@ def machine_slug(cpu_model: str, cores: int) -> str:
 
 
 def apply_isa_cap(name: str) -> str:
-    """Cap oneDNN at the ISA of CPU class `name` (a key of ISA_CAPS) for this process and its children; call
-    before OpenVINO compiles its first model (oneDNN reads the cap once). Returns oneDNN's level name."""
+    """Cap oneDNN and PyTorch at the ISA of CPU class `name` (a key of ISA_CAPS) for this process and its
+    children; call before OpenVINO compiles its first model and before torch is imported (both read the cap
+    once). Returns oneDNN's level name."""
+    import logging
+    import sys
+
     from edge.backends.openvino_core import ISA_CAP_VARIABLE, isa_cap
     from edge.errors import EdgesharpError
 
@@ -96,6 +105,9 @@ def apply_isa_cap(name: str) -> str:
     if isa_cap() not in (None, level):
         raise EdgesharpError(f"{ISA_CAP_VARIABLE} is already {isa_cap()}; unset it to cap at {level}")
     os.environ[ISA_CAP_VARIABLE] = level
+    os.environ[ATEN_VARIABLE] = ATEN_CAPABILITY[level]
+    if "torch" in sys.modules:
+        logging.getLogger(__name__).warning("torch was imported before the ISA cap: its kernels keep the full ISA")
     return level
 
 

@@ -70,8 +70,9 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
     assert main(["bench", "fps", "--model", str(tmp_path), "--backends", "tensorrt", "--out", str(tmp_path)]) == 1
     assert "--backends: unknown tensorrt" in capsys.readouterr().err
-    assert main(["bench", "fps", "--model", str(tmp_path), "--isa-cap", "avx2", "--out", str(tmp_path)]) == 1
-    assert "--isa-cap avx2 caps OpenVINO's kernels only" in capsys.readouterr().err
+    assert main(["bench", "fps", "--model", str(tmp_path), "--isa-cap", "avx2", "--backends", "openvino,onnxruntime",
+                 "--out", str(tmp_path)]) == 1
+    assert "--isa-cap avx2 caps OpenVINO's and PyTorch's kernels only" in capsys.readouterr().err
     import os
 
     assert "ONEDNN_MAX_CPU_ISA" not in os.environ  # refused before anything was capped

@@ -89,3 +89,29 @@ def test_openvino_under_the_avx2_cap_compiles_no_avx512_convolution(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(onnx_path)], env=env, capture_output=True, text=True,
                          check=True, timeout=120).stdout.split()
     assert out and all("avx512" not in k and "amx" not in k for k in out), out
+
+
+def test_pytorch_under_the_avx2_cap_runs_avx2_kernels():
+    """PyTorch reads both switches when it loads, so the check imports it in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("torch", reason="PyTorch rows need edgesharp[train]")
+    code = (
+        "from benchmarks import machine\n"
+        "machine.apply_isa_cap('avx2')\n"
+        "import torch\n"
+        "print(torch.backends.cpu.get_cpu_capability())\n"
+        "with torch.no_grad():\n"
+        "    torch.nn.Conv2d(16, 16, 3, padding=1)(torch.randn(1, 16, 64, 64))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
+    run = subprocess.run([sys.executable, "-c", code], env={**env, "ONEDNN_VERBOSE": "1", "OMP_NUM_THREADS": "1"},
+                         capture_output=True, text=True, check=True, timeout=120)
+    lines = run.stdout.splitlines()
+    assert lines[0] == "AVX2", lines[0]
+    convs = [line for line in lines if ",exec,cpu,convolution," in line]
+    assert convs and all("avx512" not in c and "amx" not in c for c in convs), convs
