@@ -37,7 +37,8 @@ def latest_results(root: Path = RESULTS_ROOT) -> Path:
 def performance_markdown(results: dict, source: str) -> str:
     m = results.get("machine", {})
     peak = m.get("peak", {})
-    lines = [f"Measured on {m.get('cpu_model')}, {m.get('physical_cores')} cores at {m.get('frequency_ghz')} GHz "
+    cap = f", oneDNN and PyTorch capped at {m['isa_cap']} (`--isa-cap`)" if m.get("isa_cap") else ""
+    lines = [f"Measured on {m.get('cpu_model')}, {m.get('physical_cores')} cores at {m.get('frequency_ghz')} GHz{cap} "
              f"(peak {peak.get('fp32_gmacs')} GMAC/s fp32), OpenVINO {m.get('libraries', {}).get('openvino', '?')}, "
              f"{results.get('created', '')[:10]}; from `{source}`.", ""]
     ref = report.pytorch_reference(results)

@@ -48,3 +48,15 @@ def test_missing_markers_name_the_file(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(EdgesharpError, match="README.md: markers <!-- bench:performance:start -->"):
         readme_tables.update_file(readme, results)
+
+
+def test_a_capped_run_says_so_in_its_machine_line(tmp_path):
+    capped = json.loads(json.dumps(RESULTS))
+    capped["machine"]["isa_cap"] = "AVX2"
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(capped))
+    readme = tmp_path / "README.md"
+    s, e = readme_tables.markers("performance")
+    readme.write_text(f"{s}\n{e}\n")
+    readme_tables.update_file(readme, results, sections=["performance"])
+    assert "Measured on Test CPU, 4 cores at 3.0 GHz, oneDNN and PyTorch capped at AVX2 (`--isa-cap`)" in readme.read_text()
