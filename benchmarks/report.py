@@ -171,9 +171,10 @@ def machine_line(m: dict) -> str:
     return (f"Machine: {m.get('cpu_model')} ({m.get('vendor')}), {m.get('physical_cores')} physical / "
             f"{m.get('logical_cores')} logical cores usable, {m.get('frequency_ghz')} GHz ({m.get('frequency_source')}); "
             f"ISA: {', '.join(m.get('flags', []))}; {m.get('os')}, Python {m.get('python')}."
-            + (f" oneDNN capped at {m['isa_cap']} (ONEDNN_MAX_CPU_ISA) to stand in for that CPU class: OpenVINO's "
-               f"convolutions and elementwise kernels use only its instructions, its own reduce, FakeQuantize and "
-               f"depth-to-space kernels still the machine's full ISA ({', '.join(m.get('flags_full') or [])})."
+            + (f" oneDNN capped at {m['isa_cap']} (ONEDNN_MAX_CPU_ISA; PyTorch also by ATEN_CPU_CAPABILITY) to stand in "
+               f"for that CPU class: OpenVINO's convolutions and elementwise kernels and PyTorch's kernels use only its "
+               f"instructions, OpenVINO's own reduce, FakeQuantize and depth-to-space kernels still the machine's full "
+               f"ISA ({', '.join(m.get('flags_full') or [])})."
                if m.get("isa_cap") else "")
             + (f" Load average at start (1/5/15 min): {m['load_average']}." if m.get("load_average") else ""))
 
