@@ -23,8 +23,6 @@ lint:
 # teacher on ground truth (mixed, then clean blur; 7,200 steps), real-time student distilled from it (10,000
 # steps), INT8 under a 0.003 SSIM guard on every level (NNCF reverts the layers that cost most; a guard on the
 # mean over levels let heavy blur lose 0.0072 on Kodak24), Kodak24 and GoPro check (MODEL_CARD.md).
-# On a CPU with AMX, OpenVINO 2026.4 crashed scoring a fresh INT8 model: prefix the calibrate line with
-# ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI there (README, Calibrate).
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)

@@ -6,6 +6,7 @@ Light at import time; torch, onnx, openvino and nncf are imported inside `main`.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EPILOG = """\
@@ -77,6 +78,9 @@ def main(args: argparse.Namespace) -> int:
 
     for module in ("torch", "onnx", "onnxruntime", "nncf", "skimage"):
         require(module, "edgesharp calibrate", extra="train" if module == "torch" else "calibrate")
+    if cap_below_amx():
+        print(f"edgesharp calibrate: note: AMX CPU: oneDNN capped at {os.environ['ONEDNN_MAX_CPU_ISA']} while calibrating "
+              "(OpenVINO 2026.4 crashes running dynamic-shape INT8 models with AMX; the bundle written is the same)")
     from calibrate.pipeline import CalibrateOptions, calibrate_checkpoint
 
     if args.max_ssim_drop < 0:
@@ -97,6 +101,17 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print(f"bundle: {result.bundle}")
     return 0
+
+
+def cap_below_amx() -> bool:
+    """On an AMX CPU with no cap set, cap oneDNN at `AMX_SAFE_CAP` for this process (before OpenVINO compiles
+    anything); True when it did."""
+    from edge.backends.openvino_core import AMX_SAFE_CAP, ISA_CAP_VARIABLE, cpu_has_amx, isa_cap
+
+    if isa_cap() is not None or not cpu_has_amx():
+        return False
+    os.environ[ISA_CAP_VARIABLE] = AMX_SAFE_CAP
+    return True
 
 
 def summary_table(report: dict) -> str:

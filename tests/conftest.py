@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGESHARP_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _isa_caps_stay_in_their_test(monkeypatch):
+    """`edgesharp calibrate` caps oneDNN on AMX CPUs and `--isa-cap` caps benchmarks, in this process: undone
+    after each test so a cap never reaches the next one."""
+    for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.setenv(name, "")
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`, or skip: the real images and videos are not part of the repository."""

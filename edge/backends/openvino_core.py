@@ -16,6 +16,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,6 +26,22 @@ ISA_CAP_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 # oneDNN ISA levels without bf16 or fp16 arithmetic: under one of these, the CPU plugin (which reads the real
 # CPU's features) still picks bf16 for float layers on an AMX machine and finds no kernel for them
 NO_REDUCED_FLOAT_ISAS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"})
+
+
+# OpenVINO 2026.4's CPU plugin segfaults on AMX CPUs when an INT8 model with dynamic height and width runs some
+# sizes (1x3x608x512 reproduced; the same model reshaped to that static size, or oneDNN capped below AMX, runs).
+# Calibration scores such models, so `edgesharp calibrate` caps oneDNN at this level on an AMX CPU.
+AMX_SAFE_CAP = "AVX512_CORE_VNNI"
+
+
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU has AMX tiles (`amx_tile` in /proc/cpuinfo's flags; False where that file is absent)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return any(line.startswith("flags") and "amx_tile" in line.split() for line in cpuinfo.splitlines())
 
 
 def isa_cap() -> str | None:
