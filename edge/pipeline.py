@@ -237,7 +237,9 @@ class Pipeline:
             writer = threads[2]
             next_status = time.perf_counter() + status_every
             while writer.is_alive():
-                writer.join(timeout=max(0.0, min(0.1, next_status - time.perf_counter())))
+                # short waits keep Ctrl-C responsive; never zero: a spinning main thread holds the GIL and a core
+                wait = 0.1 if on_status is None else min(0.1, next_status - time.perf_counter())
+                writer.join(timeout=max(0.005, wait))
                 if on_status and time.perf_counter() >= next_status:
                     on_status(self.stats)
                     next_status += status_every
