@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import logging
 import os
 import platform
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 FLAGS_OF_INTEREST = (
     "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
@@ -93,9 +97,6 @@ def apply_isa_cap(name: str) -> str:
     """Cap oneDNN and PyTorch at the ISA of CPU class `name` (a key of ISA_CAPS) for this process and its
     children; call before OpenVINO compiles its first model and before torch is imported (both read the cap
     once). Returns oneDNN's level name."""
-    import logging
-    import sys
-
     from edge.backends.openvino_core import ISA_CAP_VARIABLE, isa_cap
     from edge.errors import EdgesharpError
 
@@ -107,22 +108,8 @@ def apply_isa_cap(name: str) -> str:
     os.environ[ISA_CAP_VARIABLE] = level
     os.environ[ATEN_VARIABLE] = ATEN_CAPABILITY[level]
     if "torch" in sys.modules:
-        logging.getLogger(__name__).warning("torch was imported before the ISA cap: its kernels keep the full ISA")
+        log.warning("torch was imported before the ISA cap: its kernels keep the full ISA")
     return level
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first processor block of /proc/cpuinfo (empty off Linux)."""
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.split("\n\n", 1)[0].splitlines():
-        if ":" in line:
-            key, value = line.split(":", 1)
-            info[key.strip()] = value.strip()
-    return info
 
 
 def _max_frequency_mhz() -> float | None:
@@ -218,7 +205,10 @@ def _load_average() -> list[float] | None:
 
 def collect() -> Machine:
     """Describe this machine (cheap: reads /proc and package metadata, imports nothing heavy)."""
-    info = _cpuinfo()
+    # numpy and OpenCV come with it: not at CLI start-up
+    from edge.backends.openvino_core import cpuinfo, isa_cap
+
+    info = cpuinfo()
     model = info.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
     vendor = info.get("vendor_id", "")
     try:
@@ -227,8 +217,6 @@ def collect() -> Machine:
         family = None
     all_flags = set(info.get("flags", "").split())
     full_flags = [f for f in FLAGS_OF_INTEREST if f in all_flags]
-    from edge.backends.openvino_core import isa_cap  # numpy and OpenCV come with it: not at CLI start-up
-
     cap = isa_cap()
     capped = next((set(kept) for level, kept in ISA_CAPS.values() if level == cap), None)
     if capped is not None:

@@ -15,15 +15,16 @@ SHARED_DATA = Path(os.environ.get("EDGESHARP_SHARED_DATA", REPO.parent / "shared
 
 
 @pytest.fixture(autouse=True)
-def _isa_caps_stay_in_their_test(monkeypatch):
+def _isa_caps_stay_in_their_test():
     """`edgesharp calibrate` caps oneDNN on AMX CPUs and `--isa-cap` caps benchmarks, in this process: undone
     after each test so a cap never reaches the next one."""
-    for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])
+    saved = {name: os.environ.get(name) for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
         else:
-            monkeypatch.setenv(name, "")
-            monkeypatch.delenv(name)
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

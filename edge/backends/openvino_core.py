@@ -34,14 +34,24 @@ NO_REDUCED_FLOAT_ISAS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_
 AMX_SAFE_CAP = "AVX512_CORE_VNNI"
 
 
-def cpu_has_amx(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU has AMX tiles (`amx_tile` in /proc/cpuinfo's flags; False where that file is absent)."""
-    if cpuinfo is None:
+def cpuinfo(text: str | None = None) -> dict[str, str]:
+    """The first processor block of /proc/cpuinfo (or of `text`) as a dict; empty where the file is absent."""
+    if text is None:
         try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
+            text = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return False
-    return any(line.startswith("flags") and "amx_tile" in line.split() for line in cpuinfo.splitlines())
+            return {}
+    info: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            info[key.strip()] = value.strip()
+    return info
+
+
+def cpu_has_amx(info: dict[str, str] | None = None) -> bool:
+    """Whether the CPU has AMX tiles (`amx_tile` among the flags of `cpuinfo()`)."""
+    return "amx_tile" in (cpuinfo() if info is None else info).get("flags", "").split()
 
 
 def isa_cap() -> str | None:

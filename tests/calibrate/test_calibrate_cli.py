@@ -108,12 +108,14 @@ def test_an_amx_cpu_calibrates_with_onednn_capped_below_amx(monkeypatch):
     from calibrate import cli as calibrate_cli
     from edge.backends import openvino_core
 
-    amx = "processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8\n"
-    assert openvino_core.cpu_has_amx(amx) and not openvino_core.cpu_has_amx(amx.replace("amx_tile ", ""))
-    monkeypatch.setattr(openvino_core, "cpu_has_amx", lambda: True)
+    amx = "processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8\n\nprocessor\t: 1\n"
+    assert openvino_core.cpuinfo(amx) == {"processor": "0", "flags": "fpu sse4_2 avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8"}
+    assert openvino_core.cpu_has_amx(openvino_core.cpuinfo(amx))
+    assert not openvino_core.cpu_has_amx(openvino_core.cpuinfo(amx.replace("amx_tile ", "")))
+    monkeypatch.setattr(openvino_core, "cpu_has_amx", lambda info=None: True)
     assert calibrate_cli.cap_below_amx() and os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_VNNI"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # a cap the user set is kept
     assert not calibrate_cli.cap_below_amx() and os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
-    monkeypatch.setattr(openvino_core, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(openvino_core, "cpu_has_amx", lambda info=None: False)
     assert not calibrate_cli.cap_below_amx() and "ONEDNN_MAX_CPU_ISA" not in os.environ
