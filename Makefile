@@ -38,7 +38,6 @@ default-model: install-all
 # (runs/default-teacher). PARETO_BENCH_FLAGS=--isa-cap avx2 times a bigger machine on AVX2 code paths
 # (OpenVINO and PyTorch), as the stored intel-xeon-2c-as-avx2-pareto was.
 PARETO_ARCHS ?= nafnet-rt-lite-rms nafnet-rt-ln nafnet-rt-lite nafnet-tiny
-PARETO_OUT ?=
 PARETO_BENCH_FLAGS ?=
 pareto: install-all
 	for a in $(PARETO_ARCHS); do \
@@ -51,7 +50,4 @@ pareto: install-all
 	edgesharp bench all $(foreach a,$(PARETO_ARCHS),--model out/pareto2500/$(a)) --checkpoint runs/pareto2500/nafnet-tiny/last.pt \
 		--backends openvino,pytorch --precisions fp32,int8 --sizes 640x480,1280x720 --no-search $(PARETO_BENCH_FLAGS) \
 		--images ../shared/data/kodak24 --no-sheet --repeats 2 --duration 2 --warmup 2 --e2e-seconds 5 --out out/bench-pareto
-	out="$(PARETO_OUT)"; test -n "$$out" || out=benchmarks/results/$$($(PYTHON) -c "import json; \
-		print(json.load(open('out/bench-pareto/results.json'))['machine']['slug'])")-pareto; \
-		mkdir -p $$out && cp out/bench-pareto/results.json $$out/bench-results.json && \
-		$(PYTHON) -m benchmarks.pareto $$out/bench-results.json --out $$out
+	$(PYTHON) -m benchmarks.pareto out/bench-pareto/results.json

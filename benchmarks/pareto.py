@@ -3,7 +3,10 @@
 Reads one `edgesharp bench all` run (all candidates timed and scored together, see `make pareto`) and
 writes pareto.md (table, front, targets), pareto.json and pareto.png (quality-vs-speed chart):
 
-    python -m benchmarks.pareto out/bench-pareto/results.json --out benchmarks/results/amd-epyc-2c-pareto
+    python -m benchmarks.pareto out/bench-pareto/results.json     # -> benchmarks/results/<run's machine>-pareto/
+
+Without --out the study goes beside the stored bench results, named after the run's machine slug, with the run
+itself copied in as bench-results.json.
 
 Speed axis of the front: OpenVINO model-only async FPS at 640x480 (end-to-end FPS is capped by the
 camera's 30 FPS, so it cannot rank fast models); quality axis: mean SSIM over the three blur levels.
@@ -180,14 +183,34 @@ def write_study(results_path: Path, out_dir: Path, reference: str = "nafnet-tiny
     return study
 
 
+def stored_study_dir(results_path: Path) -> Path:
+    """benchmarks/results/<machine slug of the run>-pareto/, holding a copy of the run as bench-results.json."""
+    import shutil
+
+    from benchmarks.readme_tables import RESULTS_ROOT
+
+    slug = (read_results(results_path).get("machine") or {}).get("slug")
+    if not slug:
+        raise ValueError(f"{results_path}: no machine slug in the run; pass --out")
+    out = RESULTS_ROOT / f"{slug}-pareto"
+    out.mkdir(parents=True, exist_ok=True)
+    if results_path.resolve() != (out / "bench-results.json").resolve():
+        shutil.copyfile(results_path, out / "bench-results.json")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pareto", description=__doc__.splitlines()[0])
     p.add_argument("results", type=Path, help="results.json of an `edgesharp bench all` run over the candidates")
-    p.add_argument("--out", type=Path, default=Path("out/pareto"), help="folder for pareto.md/.json/.png")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for pareto.md/.json/.png (default: benchmarks/results/<machine slug of the run>-pareto, "
+                        "with the run copied in as bench-results.json)")
     p.add_argument("--reference", default="nafnet-tiny", help="the seed student's arch or model name (default nafnet-tiny)")
     p.add_argument("--no-chart", action="store_true")
     args = p.parse_args(argv)
     try:
+        if args.out is None:
+            args.out = stored_study_dir(args.results)
         study = write_study(args.results, args.out, args.reference, chart=not args.no_chart)
     except (OSError, ValueError, EdgesharpError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -78,3 +78,18 @@ def test_a_run_without_scored_students_is_refused(tmp_path, capsys):
     assert "no OpenVINO student scored" in capsys.readouterr().err
     assert pareto.main([str(tmp_path / "missing.json")]) == 2
     assert "missing.json: no such results file" in capsys.readouterr().err
+
+
+def test_without_out_the_study_is_stored_beside_the_runs_under_the_machine_slug(results_file, tmp_path, monkeypatch):
+    from benchmarks import readme_tables
+
+    monkeypatch.setattr(readme_tables, "RESULTS_ROOT", tmp_path / "results")
+    assert pareto.main([str(results_file), "--no-chart"]) == 2  # the run names no machine slug: refused
+    run = json.loads(results_file.read_text())
+    run["machine"]["slug"] = "test-cpu-4c-as-avx2"
+    results_file.write_text(json.dumps(run))
+    assert pareto.main([str(results_file), "--no-chart"]) == 0
+    out = tmp_path / "results" / "test-cpu-4c-as-avx2-pareto"
+    assert json.loads((out / "bench-results.json").read_text()) == run
+    assert (out / "pareto.md").is_file() and (out / "pareto.json").is_file()
+    assert pareto.main([str(out / "bench-results.json"), "--no-chart"]) == 0  # re-run on the stored copy
