@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.machine import ISA_CAPS
+from benchmarks.readme_tables import RESULTS_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +18,6 @@ EXAMPLES = """examples:
   edgesharp bench quality --images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs
   edgesharp bench all --model bundles/a --model bundles/b --store --compare benchmarks/results/amd-epyc-2c/results.json
 """
-
-RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 
 
 def _csv(kind):

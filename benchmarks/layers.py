@@ -33,15 +33,21 @@ from edge.errors import EdgesharpError
 log = logging.getLogger(__name__)
 
 
+def _spec_value(text: str):
+    if "/" in text:
+        return [_spec_value(part) for part in text.split("/")]
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """'nafnet-rt:norm=layernorm,width=24' -> ('nafnet-rt', {'norm': 'layernorm', 'width': 24})."""
+    """'nafnet-rt:norm=layernorm,width=24,enc_blk_nums=0/1/2' -> ('nafnet-rt', {..., 'enc_blk_nums': [0, 1, 2]})."""
     arch, _, rest = spec.partition(":")
     overrides = {}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
         if not sep:
             raise EdgesharpError(f"{spec}: expected key=value after ':', got {item!r}")
-        overrides[key] = int(value) if value.lstrip("-").isdigit() else value
+        overrides[key] = _spec_value(value)
     return arch, overrides
 
 

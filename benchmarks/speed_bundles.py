@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
 from edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
+
+
+def spec_slug(spec: str) -> str:
+    """A folder name for an arch spec: 'nafnet-rt:enc_blk_nums=0/1/2' -> 'nafnet-rt-enc_blk_nums=0-1-2'."""
+    return re.sub(r"[:,/]", "-", spec)
 
 
 def build_speed_bundle(spec: str, out: Path, seed: int = 0) -> Path:
@@ -36,7 +42,7 @@ def build_speed_bundle(spec: str, out: Path, seed: int = 0) -> Path:
     model = models.create(arch, **overrides).eval()
     perturb(model, seed, scale=0.1)
     m = model.size_multiple
-    result = build_tiny_result(out, model=model, seed=seed, name=f"{spec.replace(':', '-')}-untrained",
+    result = build_tiny_result(out, model=model, seed=seed, name=f"{spec_slug(spec)}-untrained",
                                sizes=[(m, m), (2 * m, 3 * m)], calib_crop=2 * m,
                                skip_ort_int8=True, slim=True)
     if result.bundle is None:
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         for spec in args.archs:
-            print(build_speed_bundle(spec, args.out / spec.replace(":", "-")))
+            print(build_speed_bundle(spec, args.out / spec_slug(spec)))
     except EdgesharpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

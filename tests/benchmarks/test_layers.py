@@ -11,6 +11,7 @@ from edge.errors import EdgesharpError
 def test_spec_overrides_are_typed_and_checked():
     assert layers.parse_spec("nafnet-rt") == ("nafnet-rt", {})
     assert layers.parse_spec("nafnet-rt:norm=layernorm,width=24") == ("nafnet-rt", {"norm": "layernorm", "width": 24})
+    assert layers.parse_spec("nafnet-rt:enc_blk_nums=0/1/2,width=32") == ("nafnet-rt", {"enc_blk_nums": [0, 1, 2], "width": 32})
     with pytest.raises(EdgesharpError, match="expected key=value after ':', got 'width'"):
         layers.parse_spec("nafnet-rt:width")
 

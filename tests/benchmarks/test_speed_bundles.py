@@ -12,12 +12,13 @@ def test_a_speed_bundle_runs_like_a_real_one(tmp_path, capsys):
     pytest.importorskip("nncf")
     from edge import Sharpener
 
-    assert speed_bundles.main(["nafnet-test:width=4", "--out", str(tmp_path)]) == 0
-    folder = tmp_path / "nafnet-test-width=4"
+    assert speed_bundles.main(["nafnet-test:width=4,enc_blk_nums=0/1,dec_blk_nums=1/0", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "nafnet-test-width=4-enc_blk_nums=0-1-dec_blk_nums=1-0"  # one folder, no nesting
     assert str(folder) in capsys.readouterr().out
     with Sharpener(folder, precision="int8") as sharpener:
-        assert sharpener.bundle.name == "nafnet-test-width=4-untrained"
+        assert sharpener.bundle.name == "nafnet-test-width=4-enc_blk_nums=0-1-dec_blk_nums=1-0-untrained"
         assert sharpener.bundle.arch_config["width"] == 4
+        assert sharpener.bundle.arch_config["enc_blk_nums"] == [0, 1]
         frame = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
         assert sharpener.enhance(frame).shape == frame.shape
 
