@@ -37,7 +37,8 @@ default-model: install-all
 # run; the table and chart land in benchmarks/results/<machine slug of the run>-pareto/. Needs the default model's teacher
 # (runs/default-teacher). PARETO_BENCH_FLAGS=--isa-cap avx2 times a bigger machine on AVX2 code paths
 # (OpenVINO and PyTorch), as the stored intel-xeon-2c-as-avx2-pareto was.
-PARETO_ARCHS ?= nafnet-rt-lite-rms nafnet-rt-ln nafnet-rt-lite nafnet-tiny
+PARETO_ARCHS ?= nafnet-rt-lite-rms nafnet-rt-ln nafnet-rt-lite nafnet-rt-s2 nafnet-rt-s2-w12 nafnet-rt-deep nafnet-rt-deeper \
+	nafnet-rt-fast nafnet-rt-wide-stem nafnet-rt-lite-rms-k5 nafnet-tiny
 PARETO_BENCH_FLAGS ?=
 pareto: install-all
 	for a in $(PARETO_ARCHS); do \

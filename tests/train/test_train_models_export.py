@@ -23,6 +23,13 @@ REPORTED = {
     "nafnet-rt-lite": (724_680, 3_561),
     "nafnet-rt-lite-rms": (727_176, 3_561),
     "nafnet-rt-ln": (1_274_192, 5_708),
+    "nafnet-rt-s2": (291_308, 1_557),
+    "nafnet-rt-s2-w12": (165_324, 2_518),
+    "nafnet-rt-deep": (564_832, 2_732),
+    "nafnet-rt-deeper": (753_536, 3_136),
+    "nafnet-rt-fast": (521_184, 2_298),
+    "nafnet-rt-wide-stem": (1_147_056, 4_894),
+    "nafnet-rt-lite-rms-k5": (747_144, 3_747),
     "nafnet-test": (5_227, 2_200),
 }
 PARITY_TOL = 1e-4

@@ -84,6 +84,44 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="layernorm"),
         "real-time student: nafnet-rt with NAFNet's LayerNorm (1.25x its OpenVINO time, better on heavy blur)",
     ),
+    # Second study (issue 8): where the ~0.04 heavy-blur gap to nafnet-tiny at equal steps comes from. Depth at
+    # the cheap low-resolution levels and a stem at 1/4 of the pixels cost little in OpenVINO; neither closes it.
+    "nafnet-rt-s2": ArchSpec(
+        NAFNet,
+        dict(shuffle=2, width=8, enc_blk_nums=[0, 1, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1, 1], norm="rmsnorm"),
+        "pixel-unshuffle x2 stem and last conv at 1/4 of the pixels, blocks from 1/16 on (width 16), RMS norm",
+    ),
+    "nafnet-rt-s2-w12": ArchSpec(
+        NAFNet,
+        dict(shuffle=2, width=12, enc_blk_nums=[0, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1], norm="rmsnorm"),
+        "nafnet-rt-s2 at width 12 with three levels (blocks at 1/16 with width 24, like nafnet-rt-lite-rms)",
+    ),
+    "nafnet-rt-deep": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=16, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
+        "pixel-unshuffle x4, width 16, 18 blocks [2,2,4]/2/[2,2,2], RMS norm: depth instead of width",
+    ),
+    "nafnet-rt-deeper": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=16, enc_blk_nums=[2, 3, 6], middle_blk_num=3, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
+        "nafnet-rt-deep with 6 more blocks at 1/64 to 1/1024 of the pixels",
+    ),
+    "nafnet-rt-fast": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=16, enc_blk_nums=[1, 2, 4], middle_blk_num=2, dec_blk_nums=[1, 1, 1], norm="rmsnorm"),
+        "nafnet-rt-deep with one block per level less at 1/16 and 1/64: 1.3x nafnet-rt-lite-rms's OpenVINO speed",
+    ),
+    "nafnet-rt-wide-stem": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=32, enc_blk_nums=[0, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1], norm="rmsnorm"),
+        "pixel-unshuffle x4 into width 32 with no blocks at 1/16: a wider first and last conv",
+    ),
+    "nafnet-rt-lite-rms-k5": ArchSpec(
+        NAFNet,
+        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="rmsnorm",
+             kernel_size=5),
+        "nafnet-rt-lite-rms with 5x5 depthwise convolutions",
+    ),
     "nafnet-test": ArchSpec(
         NAFNet,
         dict(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
