@@ -141,19 +141,32 @@ def render_markdown(results: dict, rows: list[dict], front: list[str], checks: d
 
 
 def draw_chart(path: Path, rows: list[dict], front: list[str], base: dict) -> Path:
+    """Mean SSIM against model-only FPS; front members numbered (keyed in a box), the rest grey and unlabelled."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     timed = [r for r in rows if r["async_fps"]]
-    ax.scatter([r["async_fps"] for r in timed], [r["mean_ssim"] for r in timed], color="tab:blue", zorder=3)
-    for r in timed:
-        ax.annotate(r["model"], (r["async_fps"], r["mean_ssim"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    pts = sorted((r["async_fps"], r["mean_ssim"]) for r in timed if r["model"] in front)
-    if pts:
-        ax.plot(*zip(*pts, strict=True), color="tab:orange", lw=1.5, label="Pareto front", zorder=2)
+    on = sorted((r for r in timed if r["model"] in front), key=lambda r: -r["async_fps"])
+    off = [r for r in timed if r["model"] not in front]
+    if off:
+        ax.scatter([r["async_fps"] for r in off], [r["mean_ssim"] for r in off], color="lightgrey",
+                   edgecolors="grey", zorder=3, label="off the front (table)")
+    ax.scatter([r["async_fps"] for r in on], [r["mean_ssim"] for r in on], color="tab:blue", zorder=4)
+    for i, r in enumerate(on, 1):
+        ax.annotate(str(i), (r["async_fps"], r["mean_ssim"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if on:
+        ax.plot([r["async_fps"] for r in on], [r["mean_ssim"] for r in on], color="tab:orange", lw=1.5,
+                label="Pareto front", zorder=2)
+        key = "\n".join(f"{i}  {r['model']}" for i, r in enumerate(on, 1))
+        ax.text(0.98, 0.95, key, transform=ax.transAxes, ha="right", va="top", multialignment="left", fontsize=8,
+                bbox=dict(boxstyle="round", fc="white", ec="lightgrey"))
     for (name, levels), style in zip(base.items(), ("--", ":", "-."), strict=False):
         if set(LEVELS) <= set(levels):
             ax.axhline(sum(levels[lv] for lv in LEVELS) / len(LEVELS), ls=style, color="grey", lw=1, label=name)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"OpenVINO model-only async FPS at {SIZE} (log)")
     ax.set_ylabel("Kodak24 SSIM, mean of heavy/medium/low")
     ax.grid(True, which="both", lw=0.3)

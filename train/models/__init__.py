@@ -99,17 +99,17 @@ REGISTRY: dict[str, ArchSpec] = {
     "nafnet-rt-deep": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=16, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
-        "pixel-unshuffle x4, width 16, 18 blocks [2,2,4]/2/[2,2,2], RMS norm: depth instead of width",
+        "pixel-unshuffle x4, width 16, 16 blocks [2,2,4]/2/[2,2,2], RMS norm: depth instead of width",
     ),
     "nafnet-rt-deeper": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=16, enc_blk_nums=[2, 3, 6], middle_blk_num=3, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
-        "nafnet-rt-deep with 6 more blocks at 1/64 to 1/1024 of the pixels",
+        "nafnet-rt-deep with 4 more blocks at 1/64 to 1/1024 of the pixels (20 blocks)",
     ),
     "nafnet-rt-fast": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=16, enc_blk_nums=[1, 2, 4], middle_blk_num=2, dec_blk_nums=[1, 1, 1], norm="rmsnorm"),
-        "nafnet-rt-deep with one block per level less at 1/16 and 1/64: 1.3x nafnet-rt-lite-rms's OpenVINO speed",
+        "nafnet-rt-deep less 4 blocks (12), mostly in the decoder: 1.2-1.3x nafnet-rt-lite-rms's OpenVINO speed",
     ),
     "nafnet-rt-wide-stem": ArchSpec(
         NAFNet,
