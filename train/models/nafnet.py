@@ -95,7 +95,8 @@ class NAFNet(nn.Module):
     """U-shaped NAFNet; with `shuffle` > 1 the network runs on a pixel-unshuffled image.
 
     Output = input + network(input) (global residual on the input image). H and W must be multiples
-    of `size_multiple` = shuffle * 2 ** len(enc_blk_nums).
+    of `size_multiple` = shuffle * 2 ** len(enc_blk_nums). A level with 0 blocks is only its strided
+    down conv and its up conv (a stem that leaves the blocks to lower resolutions).
     """
 
     def __init__(
