@@ -22,6 +22,7 @@ from torch import nn
 
 from edge.errors import EdgesharpError
 from train import models
+from train.models.expand import collapse
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def load_student(path: str | os.PathLike, use_ema: bool = True) -> tuple[nn.Module, dict]:
-    """Rebuild the student saved in `path`; EMA weights when present and `use_ema`. Returns (model.eval(), info)."""
+    """Rebuild the student saved in `path`; EMA weights when present and `use_ema`. Returns (model.eval(), info).
+
+    A student trained with expanded convolutions comes back collapsed (`train.models.expand`): the plain
+    architecture computing the same function, which is what export and inference use."""
     ckpt = read_checkpoint(path)
     try:
         model = models.create(ckpt["arch"], **ckpt["arch_config"])
@@ -146,8 +150,9 @@ def load_student(path: str | os.PathLike, use_ema: bool = True) -> tuple[nn.Modu
         model.load_state_dict(ckpt[weights], strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: {weights} weights do not fit {ckpt['arch']}: {str(exc).splitlines()[0]}") from exc
+    model = collapse(model)
     info = {k: ckpt.get(k) for k in ("arch", "arch_config", "step", "phase", "config", "metrics")}
-    info.update(path=str(path), weights=weights, size_multiple=model.size_multiple)
+    info.update(path=str(path), weights=weights, size_multiple=model.size_multiple, arch_config=model.arch_config)
     return model.eval(), info
 
 

@@ -24,6 +24,14 @@ def test_defaults_then_yaml_then_set(tmp_path):
     assert cfg.data.sources[0].weight == 2.0 and isinstance(cfg.data.sources[0].weight, float)
 
 
+def test_exponents_without_a_dot_are_numbers(tmp_path):
+    # PyYAML reads 1e-5 (no dot) as a string; a learning rate written that way must still work
+    path = tmp_path / "c.yaml"
+    path.write_text("phases:\n  - {steps: 10, lr: 2e-3, min_lr: 1e-5}\n")
+    cfg = load_config(path, ["phases.0.lr=4e-3"])
+    assert cfg.phases[0].lr == 4e-3 and cfg.phases[0].min_lr == 1e-5
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -31,6 +39,7 @@ def test_defaults_then_yaml_then_set(tmp_path):
         ("learning_rate=1", "unknown config key 'learning_rate'"),
         ("phases.0.steps=abc", "phases.0.steps: expected an integer, got 'abc'"),
         ("phases.0.steps=1.5", "phases.0.steps: expected an integer"),
+        ("phases.0.lr=fast", "phases.0.lr: expected a number, got 'fast'"),
         ("optim.amp=maybe", "optim.amp: expected true or false"),
         ("phases.4.steps=1", "'phases.4' is not an index of a list of 1"),
         ("phases.0.alpha=0.5", "phases.0.alpha is 0.5 but teacher.kind is none"),

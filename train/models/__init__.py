@@ -20,6 +20,7 @@ from torch import nn
 
 from edge.errors import EdgesharpError
 from train.models.complexity import count_params, macs_per_pixel
+from train.models.expand import collapse
 from train.models.nafnet import NAFNet
 
 
@@ -170,8 +171,9 @@ def create(arch: str, **overrides) -> nn.Module:
 
 
 def describe(arch: str, **overrides) -> dict:
-    """Name, config, parameter count, MACs per pixel and size multiple of an architecture."""
-    model = create(arch, **overrides)
+    """Name, config, parameter count, MACs per pixel and size multiple of an architecture (as exported:
+    expanded convolutions collapsed)."""
+    model = collapse(create(arch, **overrides))
     return {
         "arch": arch,
         "summary": spec(arch).summary,

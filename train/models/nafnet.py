@@ -3,7 +3,9 @@
 Parameter names follow the official implementation (megvii-research/NAFNet `NAFNet_arch.py`), so an
 official checkpoint (`{"params": state_dict}`) loads into the matching configuration. Additions for
 CPU students keep those names and add none with parameters: a pixel-unshuffle stem (`shuffle`),
-the depthwise kernel size, the expansion ratios and the normalisation kind.
+the depthwise kernel size, the expansion ratios and the normalisation kind. `expand` > 0 trains every
+dense convolution as a product of two factors (`train.models.expand`; `collapse` multiplies them out
+into this layout).
 
 The forward pass has no shape-dependent Python branches: H and W must be multiples of
 `size_multiple`; callers pad (see `train.models.pad_to_multiple`).
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from train.models.expand import expand_convs
 
 NORMS = ("layernorm", "rmsnorm", "batchnorm", "none")
 
@@ -111,6 +115,7 @@ class NAFNet(nn.Module):
         ffn_expand: int = 2,
         kernel_size: int = 3,
         norm: str = "layernorm",
+        expand: int = 0,
     ):
         super().__init__()
         if len(enc_blk_nums) != len(dec_blk_nums):
@@ -119,6 +124,8 @@ class NAFNet(nn.Module):
             raise ValueError(f"shuffle must be >= 1 and kernel_size odd, got shuffle={shuffle} kernel_size={kernel_size}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+        if expand < 0:
+            raise ValueError(f"expand must be >= 0 (0: plain convolutions), got {expand}")
 
         def block(c: int) -> NAFBlock:
             return NAFBlock(c, dw_expand=dw_expand, ffn_expand=ffn_expand, kernel_size=kernel_size, norm=norm)
@@ -143,6 +150,8 @@ class NAFNet(nn.Module):
             chan //= 2
             self.decoders.append(nn.Sequential(*[block(chan) for _ in range(num)]))
         self.size_multiple = shuffle * 2 ** len(enc_blk_nums)
+        if expand:
+            expand_convs(self, expand)
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         x = self.intro(self.unshuffle(inp))
