@@ -97,6 +97,8 @@ class OptimConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.0
     amp: bool = True
+    # multiplies every phase's lr and min_lr: a learning-rate sweep without rewriting the phases
+    lr_scale: float = 1.0
 
 
 @dataclass
@@ -261,6 +263,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"phases.{i}.subsets: {p.subsets} must be a non-empty list of {sorted(SUBSETS)}")
         if p.steps <= 0 or p.lr <= 0:
             raise ConfigError(f"phases.{i}: steps and lr must be positive, got steps={p.steps} lr={p.lr}")
+    if cfg.optim.lr_scale <= 0:
+        raise ConfigError(f"optim.lr_scale: must be positive, got {cfg.optim.lr_scale}")
     if cfg.loss.kind not in ("charbonnier", "l1"):
         raise ConfigError(f"loss.kind: expected charbonnier or l1, got {cfg.loss.kind!r}")
     if cfg.teacher.kind not in ("none", "spandrel", "student", "cache"):

@@ -161,7 +161,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.phases[0].lr, betas=tuple(cfg.optim.betas),
                             weight_decay=cfg.optim.weight_decay)
-    sched = WarmupCosine(opt, cfg.phases)
+    sched = WarmupCosine(opt, cfg.phases, cfg.optim.lr_scale)
     step, best, metrics = 0, None, {}
     if resume:
         ckpt = checkpoint.read_checkpoint(last_path)

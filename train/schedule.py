@@ -29,14 +29,14 @@ def lr_at(phase, k: int) -> float:
 
 
 class WarmupCosine:
-    """Sets the optimizer's learning rate from the phase list; its state is the global step."""
+    """Sets the optimizer's learning rate from the phase list (times `scale`); its state is the global step."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, phases):
-        self.optimizer, self.phases, self.step_count = optimizer, phases, 0
+    def __init__(self, optimizer: torch.optim.Optimizer, phases, scale: float = 1.0):
+        self.optimizer, self.phases, self.scale, self.step_count = optimizer, phases, scale, 0
 
     def apply(self, step: int) -> float:
         i, k = phase_at(self.phases, step)
-        lr = lr_at(self.phases[i], k)
+        lr = self.scale * lr_at(self.phases[i], k)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         self.step_count = step

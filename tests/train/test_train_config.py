@@ -40,6 +40,7 @@ def test_exponents_without_a_dot_are_numbers(tmp_path):
         ("phases.0.steps=abc", "phases.0.steps: expected an integer, got 'abc'"),
         ("phases.0.steps=1.5", "phases.0.steps: expected an integer"),
         ("phases.0.lr=fast", "phases.0.lr: expected a number, got 'fast'"),
+        ("optim.lr_scale=0", "optim.lr_scale: must be positive, got 0.0"),
         ("optim.amp=maybe", "optim.amp: expected true or false"),
         ("phases.4.steps=1", "'phases.4' is not an index of a list of 1"),
         ("phases.0.alpha=0.5", "phases.0.alpha is 0.5 but teacher.kind is none"),

@@ -41,6 +41,20 @@ def test_resume_repeats_the_uninterrupted_run_exactly(sharp_folder, tmp_path):
     assert len(set(straight.losses)) > 4, "losses must actually change from step to step"
 
 
+def test_lr_scale_multiplies_the_schedule_and_an_expanded_student_trains(sharp_folder, tmp_path):
+    def lrs(out):
+        return [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
+
+    loop.train(folder_cfg(tmp_path / "plain", sharp_folder), stop_at_step=5)
+    loop.train(folder_cfg(tmp_path / "scaled", sharp_folder, optim={"lr_scale": 3.0}, arch_config={"expand": 2}),
+               stop_at_step=5)
+    assert lrs(tmp_path / "scaled") == pytest.approx([3 * lr for lr in lrs(tmp_path / "plain")])
+    saved = checkpoint.read_checkpoint(tmp_path / "scaled" / "last.pt")
+    assert saved["arch_config"]["expand"] == 2 and any(k.endswith(".a") for k in saved["model"])
+    model, info = checkpoint.load_student(tmp_path / "scaled" / "last.pt")
+    assert info["arch_config"]["expand"] == 0 and all(not k.endswith((".a", ".b")) for k in model.state_dict())
+
+
 def test_existing_run_needs_resume(sharp_folder, tmp_path):
     loop.train(folder_cfg(tmp_path / "a", sharp_folder), stop_at_step=1)
     with pytest.raises(Exception, match="last.pt exists: pass --resume"):
