@@ -59,6 +59,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="what --max-ssim-drop bounds: the drop of the mean over all levels (default) or of the worst level")
     parser.add_argument("--subset-size", type=_positive, default=300, help="number of calibration crops (default 300)")
     parser.add_argument("--preset", choices=("performance", "mixed"), help="NNCF quantization preset (default: NNCF's)")
+    parser.add_argument("--activation-range", choices=("mean_minmax", "minmax"), default="mean_minmax",
+                        help="activation ranges from the calibration crops: NNCF's mean of per-crop min/max (default) "
+                             "or the global min/max (keeps the large activations of heavy blur unclipped)")
     parser.add_argument("--ignored-scope", nargs="+", default=[], metavar="NODE",
                         help="keep these nodes in float: names, 'type:Multiply', or 're:PATTERN'")
     parser.add_argument("--no-accuracy-control", dest="accuracy_control", action="store_false",
@@ -91,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
         ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,
         skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
-        guard=args.guard,
+        guard=args.guard, activation_range=args.activation_range,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

@@ -47,6 +47,7 @@ class CalibrateOptions:
     name: str | None = None
     seed: int = 0
     guard: str = "mean"  # quantize.GUARDS: what max_ssim_drop bounds
+    activation_range: str = "mean_minmax"  # quantize.ACTIVATION_RANGES
 
 
 @dataclass
@@ -179,7 +180,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         scores = steps.run("score: FP32 and FP16 on the validation set", do_score)
         report["scores"] = scores
         qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control,
-                                        opts.max_reverted, opts.guard)
+                                        opts.max_reverted, opts.guard, opts.activation_range)
         try:
             int8_model, report["openvino_int8"] = steps.run(
                 f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",

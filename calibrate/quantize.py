@@ -46,6 +46,25 @@ class QuantizeOptions:
     accuracy_control: bool = True
     max_reverted: int | None = None  # accuracy control: most layers NNCF may revert to float (None: all)
     guard: str = "mean"  # one of GUARDS
+    activation_range: str = "mean_minmax"  # one of ACTIVATION_RANGES
+
+
+# How NNCF sets a per-tensor activation range from the calibration crops: "mean_minmax" (its default) averages
+# each crop's min and max, which clips the largest activations when a few crops (heavy blur) drive them;
+# "minmax" takes the global min and max over all crops.
+ACTIVATION_RANGES = ("mean_minmax", "minmax")
+
+
+def advanced_parameters(activation_range: str):
+    """NNCF's AdvancedQuantizationParameters for `activation_range`, or None for NNCF's defaults."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    if activation_range not in ACTIVATION_RANGES:
+        raise EdgesharpError(f"unknown activation range {activation_range!r}; choose one of {', '.join(ACTIVATION_RANGES)}")
+    if activation_range == "mean_minmax":
+        return None
+    return AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
 
 
 def ignored_scope(entries: list[str]):
@@ -145,7 +164,8 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
     method = "accuracy_control" if opts.accuracy_control else "plain"
     attempt = {"method": method, "preset": opts.preset or "default", "subset_size": subset,
                "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
-               "max_reverted": opts.max_reverted}
+               "max_reverted": opts.max_reverted, "activation_range": opts.activation_range}
+    advanced = advanced_parameters(opts.activation_range)
     try:
         if opts.accuracy_control:
             passes = []
@@ -169,12 +189,13 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
             int8, lines = _run_nncf(
                 nncf.quantize_with_accuracy_control, model, calib_ds, nncf.Dataset(val), validate,
                 max_drop=max(opts.max_ssim_drop, 0.0), drop_type=nncf.DropType.ABSOLUTE,
-                preset=preset, subset_size=subset, ignored_scope=scope,
+                preset=preset, subset_size=subset, ignored_scope=scope, advanced_quantization_parameters=advanced,
                 advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
                     max_num_iterations=opts.max_reverted if opts.max_reverted is not None else sys.maxsize),
             )
         else:
-            int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope)
+            int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope,
+                                    advanced_parameters=advanced)
     except nncf.ValidationError as exc:
         raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
     quant_s = time.perf_counter() - t0

@@ -167,3 +167,31 @@ with pytest.raises(GuardError):
                                                            max_reverted=1))
 """
     survives_a_signal(code, timeout=300)
+
+
+def _activation_ranges(model) -> dict[str, float]:
+    """Width (input_high - input_low, summed) of every activation FakeQuantize, by node name."""
+    out = {}
+    for op in model.get_ops():
+        if op.get_type_name() != "FakeQuantize" or op.input_value(0).get_node().get_type_name() == "Constant":
+            continue
+        low, high = (op.input_value(i).get_node().get_data() for i in (1, 2))
+        out[op.get_friendly_name()] = float(np.sum(high - low))
+    return out
+
+
+def test_global_minmax_activation_ranges_contain_the_mean_ones(float_ir, tiny_model, small_data):
+    _, model = float_ir
+    calib, val = small_data
+    ranges = {}
+    for kind in ("mean_minmax", "minmax"):
+        int8, report = quantize_openvino(model, calib, val, tiny_model.size_multiple, QuantizeOptions(
+            max_ssim_drop=1.0, subset_size=3, accuracy_control=False, activation_range=kind))
+        assert report["attempts"][0]["activation_range"] == kind
+        ranges[kind] = _activation_ranges(int8)
+    assert ranges["minmax"].keys() == ranges["mean_minmax"].keys() and ranges["minmax"]
+    assert all(ranges["minmax"][k] >= ranges["mean_minmax"][k] - 1e-6 for k in ranges["minmax"])
+    assert any(ranges["minmax"][k] > ranges["mean_minmax"][k] * 1.01 for k in ranges["minmax"])
+    with pytest.raises(EdgesharpError, match="unknown activation range 'median'; choose one of mean_minmax, minmax"):
+        quantize_openvino(model, calib, val, tiny_model.size_multiple,
+                          QuantizeOptions(subset_size=3, accuracy_control=False, activation_range="median"))
