@@ -15,7 +15,9 @@ steps:
   2 export   PyTorch -> ONNX (opset 17, dynamic H/W), parity with PyTorch (max abs err <= 1e-4)
   3 convert  ONNX -> OpenVINO FP32 and FP16 IR taking and returning u8 BGR NHWC frames, parity with ONNX Runtime
   4 score    SSIM/PSNR per level of FP32 and FP16
-  5 INT8     NNCF with accuracy control: refused (nothing written, exit 1) if mean SSIM drops more than --max-ssim-drop
+  5 INT8     NNCF with accuracy control: refused (nothing written, exit 1) if mean SSIM drops more than --max-ssim-drop;
+             with --qat-steps N, NNCF quantizers on the PyTorch student, N steps of fine-tuning toward its FP32
+             output, then the same guard
   6 INT8     ONNX Runtime QDQ (static), same guard (skip with --skip-ort-int8)
   7 bundle   written to a staging folder, verified, then swapped into --out
 
@@ -24,6 +26,7 @@ examples:
   edgesharp calibrate runs/tiny/last.pt --out models/tiny --val-images ../shared/data/kodak24 --max-ssim-drop 0.005
   edgesharp calibrate last.pt --out models/tiny --calib-images photos/ --subset-size 100 --preset mixed
   edgesharp calibrate last.pt --out models/tiny --no-accuracy-control --ignored-scope type:Multiply --skip-ort-int8
+  edgesharp calibrate last.pt --out models/rt --qat-steps 1500 --guard worst-level --max-ssim-drop 0.003
 """
 
 
@@ -41,6 +44,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
     return value
 
 
@@ -68,6 +78,14 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="plain nncf.quantize (the drop is still measured and guarded)")
     parser.add_argument("--max-reverted", type=int, metavar="N",
                         help="accuracy control: revert at most N layers to float before giving up (default: all)")
+    parser.add_argument("--qat-steps", type=_count, default=0, metavar="N",
+                        help="quantization-aware INT8: fine-tune the quantized PyTorch student N steps toward its FP32 output "
+                             "(crops of --calib-images) instead of post-training quantization (default 0: off)")
+    parser.add_argument("--qat-lr", type=float, default=5e-5, help="learning rate of the weights in --qat-steps (default 5e-5)")
+    parser.add_argument("--qat-range-lr", type=float, default=0.0,
+                        help="learning rate of the quantizer ranges in --qat-steps (default 0: keep the calibrated ranges)")
+    parser.add_argument("--qat-batch", type=_positive, default=8, help="crops per fine-tuning step (default 8)")
+    parser.add_argument("--qat-crop", type=_positive, default=128, help="side of the fine-tuning crops (default 128)")
     parser.add_argument("--skip-ort-int8", action="store_true", help="do not build the ONNX Runtime INT8 model")
     parser.add_argument("--slim", action="store_true",
                         help="leave the OpenVINO FP32 IR out (it is still scored); OpenVINO FP32 requests run the FP16 IR in f32")
@@ -94,7 +112,8 @@ def main(args: argparse.Namespace) -> int:
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
         ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,
         skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
-        guard=args.guard, activation_range=args.activation_range,
+        guard=args.guard, activation_range=args.activation_range, qat_steps=args.qat_steps, qat_lr=args.qat_lr,
+        qat_range_lr=args.qat_range_lr, qat_batch=args.qat_batch, qat_crop=args.qat_crop,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

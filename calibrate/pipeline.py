@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate import bundle_writer, convert, data, evaluate, export, ort_int8, quantize
+from calibrate import bundle_writer, convert, data, evaluate, export, ort_int8, qat, quantize
 from calibrate.runners import ort_runner
 from edge.errors import EdgesharpError
 from edge.imaging.degrade import LEVELS
@@ -48,6 +48,12 @@ class CalibrateOptions:
     seed: int = 0
     guard: str = "mean"  # quantize.GUARDS: what max_ssim_drop bounds
     activation_range: str = "mean_minmax"  # quantize.ACTIVATION_RANGES
+    # quantization-aware fine-tuning (calibrate.qat) instead of post-training INT8 when qat_steps > 0
+    qat_steps: int = 0
+    qat_lr: float = 5e-5
+    qat_range_lr: float = 0.0
+    qat_batch: int = 8
+    qat_crop: int = 128
 
 
 @dataclass
@@ -128,13 +134,13 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         log.info("  validation: %d images x %d levels from %s; calibration: %d crops of %dx%d from %s",
                  len(val_src), len(LEVELS), opts.val_images or "packaged photographs", len(calib),
                  calib[0].shape[1], calib[0].shape[0], opts.calib_images or "packaged photographs")
-        return val, calib
+        return val, calib, cal_src
 
     from train.models.export_form import bgr_native
 
     with tempfile.TemporaryDirectory(prefix="edgesharp-calibrate-") as scratch_dir, bundle_writer.BundleStaging(out) as stage:
         scratch = Path(scratch_dir)
-        val, calib = steps.run("images: validation set and calibration crops", load_images)
+        val, calib, cal_src = steps.run("images: validation set and calibration crops", load_images)
         report["data"] = {"validation_images": len(val) // len(LEVELS), "calibration_crops": len(calib),
                           "calibration_crop": list(calib[0].shape[:2]),
                           "validation_source": str(opts.val_images or "packaged"), "calibration_source": str(opts.calib_images or "packaged")}
@@ -182,9 +188,16 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control,
                                         opts.max_reverted, opts.guard, opts.activation_range)
         try:
-            int8_model, report["openvino_int8"] = steps.run(
-                f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",
-                quantize.quantize_openvino, float_model, calib, val, multiple, qopts, bgr=bgr_model is not None)
+            if opts.qat_steps > 0:
+                qat_opts = qat.QATOptions(opts.qat_steps, opts.qat_lr, opts.qat_range_lr, opts.qat_batch, opts.qat_crop, opts.seed)
+                int8_model, report["openvino_int8"] = steps.run(
+                    "quantize: OpenVINO INT8 with NNCF (quantization-aware fine-tuning)", qat.quantize_aware,
+                    bgr_model if bgr_model is not None else model, float_model, calib, cal_src, val, multiple, qopts, qat_opts,
+                    bgr=bgr_model is not None)
+            else:
+                int8_model, report["openvino_int8"] = steps.run(
+                    f"quantize: OpenVINO INT8 with NNCF ({'accuracy control' if opts.accuracy_control else 'plain'})",
+                    quantize.quantize_openvino, float_model, calib, val, multiple, qopts, bgr=bgr_model is not None)
             int8_u8 = convert.add_u8_bgr_io(int8_model, bgr_native=bgr_model is not None)
             convert.set_model_facts(int8_u8, {**facts, "precision": "int8"})
             convert.save_ir(int8_u8, stage.path / "int8.xml")

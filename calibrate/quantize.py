@@ -198,17 +198,26 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                                     advanced_parameters=advanced)
     except nncf.ValidationError as exc:
         raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
-    quant_s = time.perf_counter() - t0
+    return int8, judge(int8, runner, fp32, val, multiple, opts, attempt, _reverted(lines), time.perf_counter() - t0)
+
+
+def judge(int8, runner, fp32: dict, val: list[Sample], multiple: int, opts: QuantizeOptions, attempt: dict,
+          reverted: list[str], seconds: float) -> dict:
+    """Score `int8` against the FP32 scores and apply the guard: the report, or GuardError carrying it.
+
+    `runner(model)` wraps a model as a float runner; `attempt` describes how `int8` was made (its method
+    names it in the messages) and gets the reached drop, quantizer count and reverted layers added."""
+    method = attempt["method"]
     int8_score = score(runner(int8), val, multiple)
     per_level = {lv: fp32["levels"][lv]["ssim"] - int8_score["levels"][lv]["ssim"] for lv in fp32["levels"]}
     drop = max(per_level.values()) if opts.guard == "worst-level" else fp32["mean_ssim"] - int8_score["mean_ssim"]
     quantizers = count_quantizers(int8)
-    attempt.update(reached_drop=drop, quantizers=quantizers, reverted=_reverted(lines))
+    attempt.update(reached_drop=drop, quantizers=quantizers, reverted=list(reverted))
     report = {
         "fp32": fp32, "int8": int8_score, "ssim_drop": drop,
         "ssim_drop_per_level": per_level, "guard": opts.guard,
         "max_ssim_drop": opts.max_ssim_drop, "quantizers": quantizers, "reverted_layers": attempt["reverted"],
-        "attempts": [attempt], "seconds": quant_s, "passed": False,
+        "attempts": [attempt], "seconds": seconds, "passed": False,
     }
     log.info("  openvino int8: mean SSIM %.4f vs fp32 %.4f, %s drop %.5f (limit %g), %d quantizers, %d layers reverted",
              int8_score["mean_ssim"], fp32["mean_ssim"], opts.guard, drop, opts.max_ssim_drop, quantizers, len(attempt["reverted"]))
@@ -217,7 +226,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                          f"(reached SSIM drop {drop:.5f}, limit {opts.max_ssim_drop:g}); the model would run as FP32", report)
     if not drop <= opts.max_ssim_drop:
         raise GuardError(f"OpenVINO INT8 refused: {opts.guard} SSIM drop {drop:.5f} exceeds --max-ssim-drop {opts.max_ssim_drop:g} "
-                         f"(tried {method} quantization, preset {attempt['preset']}, subset {subset}, "
+                         f"(tried {method} quantization, preset {attempt['preset']}, subset {attempt['subset_size']}, "
                          f"{len(attempt['reverted'])} layers reverted)", report)
     report["passed"] = True
-    return int8, report
+    return report

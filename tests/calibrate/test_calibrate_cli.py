@@ -81,6 +81,22 @@ def test_slim_bundle_leaves_out_the_fp32_ir_and_serves_fp32_from_fp16(checkpoint
     assert "no fp32 model for openvino; using fp16" in caplog.text
 
 
+def test_quantization_aware_int8_goes_into_the_bundle(checkpoint, image_dir, tmp_path, capsys):
+    from calibrate.quantize import count_quantizers
+    from edge.backends.openvino_core import shared_core
+
+    out = tmp_path / "bundle"
+    rc = cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "0.5", "--skip-ort-int8", "--qat-steps", "4",
+                        "--qat-batch", "2", "--qat-crop", "32", "--qat-lr", "1e-4"))
+    assert rc == 0, capsys.readouterr().out
+    report = json.loads((out / "calibration_report.json").read_text())
+    attempt = report["openvino_int8"]["attempts"][0]
+    assert attempt["method"] == "quantization_aware" and attempt["steps"] == 4 and attempt["lr"] == 1e-4
+    assert report["options"]["qat_steps"] == 4
+    assert count_quantizers(shared_core().read_model(out / "int8.xml")) > 0
+    assert load_bundle(out).manifest["metrics"]["int8"]["heavy"]["ssim"] == pytest.approx(report["scores"]["int8"]["levels"]["heavy"]["ssim"])
+
+
 def test_cli_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         cli.main(["calibrate", "--help"])

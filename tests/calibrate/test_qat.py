@@ -1,0 +1,98 @@
+"""Step 5, quantization-aware: NNCF quantizers on the PyTorch student, fine-tuning toward its FP32 output,
+conversion to an OpenVINO INT8 IR, and the guard; directly and through the CLI flags (the bundle test is in test_calibrate_cli.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from calibrate.data import calibration_inputs, validation_samples
+from calibrate.qat import (
+    QATError,
+    QATOptions,
+    fine_tune,
+    fine_tune_batch,
+    quantize_aware,
+    quantized_student,
+    to_openvino,
+)
+from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers
+from calibrate.testing import synthetic_images
+from edge.backends.openvino_core import shared_core
+from train.models.export_form import inference_form
+
+
+@pytest.fixture(scope="module")
+def images():
+    return synthetic_images(3, 48, 56, seed=7)
+
+
+@pytest.fixture(scope="module")
+def calib(images):
+    return calibration_inputs(images, 32, 4, seed=0)
+
+
+def test_fine_tune_batch_is_seeded_degraded_crops_at_the_size_multiple(images):
+    a = fine_tune_batch(images, 5, 30, 8, np.random.default_rng(3))
+    b = fine_tune_batch(images, 5, 30, 8, np.random.default_rng(3))
+    assert a.shape == (5, 24, 24, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, fine_tune_batch(images, 5, 30, 8, np.random.default_rng(4)))
+    assert len({x.tobytes() for x in a}) == 5
+    with pytest.raises(QATError, match="crops of 6 px are smaller than the model's size multiple 8"):
+        fine_tune_batch(images, 1, 6, 8, np.random.default_rng(0))
+
+
+def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytorch_trained(tiny_model, calib, images):
+    reference = inference_form(tiny_model).eval()
+    model = quantized_student(reference, calib, QuantizeOptions(subset_size=4))
+    # crops the fine-tuning does not draw (another seed)
+    x = torch.from_numpy(fine_tune_batch(images, 4, 40, 8, np.random.default_rng(99)).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    with torch.no_grad():
+        before = (model.eval()(x) - reference(x)).abs().mean().item()
+    losses = fine_tune(model, reference, images, tiny_model.size_multiple, QATOptions(steps=40, lr=2e-3, batch_size=4, crop=32, log_every=10), bgr=False)
+    with torch.no_grad():
+        qat_out = model.eval()(x)
+        after = (qat_out - reference(x)).abs().mean().item()
+    assert losses["last"] < losses["first"] and after < before
+    int8 = to_openvino(model, tiny_model.size_multiple)
+    assert count_quantizers(int8) > 0
+    # OpenVINO runs the quantized graph in INT8 kernels; PyTorch emulates it in float: equal up to rounding
+    ov_out = np.concatenate([shared_core().compile_model(int8, "CPU")({0: x[i : i + 1].numpy()})[0] for i in range(4)])
+    assert ov_out.shape == (4, 3, 40, 40)
+    assert np.abs(ov_out - qat_out.numpy()).mean() < 0.1 * np.abs(qat_out.numpy() - x.numpy()).mean() + 2e-3
+
+
+def test_quantize_aware_reports_its_attempt_and_the_guard_refuses_a_loss(tiny_model, float_ir, calib, images):
+    _, float_model = float_ir
+    val = validation_samples(images[:2], None)
+    multiple = tiny_model.size_multiple
+    qat = QATOptions(steps=3, batch_size=2, crop=32)
+    int8, report = quantize_aware(tiny_model, float_model, calib, images, val, multiple,
+                                  QuantizeOptions(max_ssim_drop=1.0, subset_size=4, guard="worst-level"), qat)
+    attempt = report["attempts"][0]
+    assert report["passed"] and attempt["method"] == "quantization_aware" and attempt["steps"] == 3
+    assert count_quantizers(int8) > 0 and set(attempt["losses"]) == {"first", "last"}
+    assert report["ssim_drop"] == pytest.approx(max(report["ssim_drop_per_level"].values()))
+    with pytest.raises(GuardError, match=r"worst-level SSIM drop -?[0-9.]+ exceeds --max-ssim-drop -1 \(tried quantization_aware"):
+        quantize_aware(tiny_model, float_model, calib, images, val, multiple,
+                       QuantizeOptions(max_ssim_drop=-1.0, subset_size=4, guard="worst-level"), qat)
+
+
+def test_divergence_and_bad_settings_are_one_clear_line(tiny_model, float_ir, calib, images):
+    _, float_model = float_ir
+    val = validation_samples(images[:1], None)
+    with pytest.raises(QATError, match=r"diverged at step \d+ .*lower --qat-lr"):
+        quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple,
+                       QuantizeOptions(max_ssim_drop=1.0, subset_size=4), QATOptions(steps=5, lr=float("inf"), batch_size=2, crop=32))
+    with pytest.raises(QATError, match="needs steps >= 1, lr > 0"):
+        quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple,
+                       QuantizeOptions(), QATOptions(steps=0))
+
+
+def test_cli_rejects_negative_qat_steps(capsys):
+    from edge.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "-1"])
+    assert "expected 0 or a positive integer, got '-1'" in capsys.readouterr().err
