@@ -35,10 +35,15 @@ from edge.imaging.degrade import SUBSETS, degrade_subset
 
 log = logging.getLogger(__name__)
 
-# The operations inside a LayerNorm/RMSNorm (mean of squares + eps, sqrt, divide) stay float: NNCF's PyTorch
-# placement quantizes the `+ eps` sum, which rounds small mean squares to 0 and the division to inf/NaN on
-# flat patches. The convolutions after the norm still quantize its output.
+# Operations NNCF's PyTorch placement would quantize but its OpenVINO placement (the post-training path) leaves
+# float; the convolutions they feed still quantize their inputs.
+# - Inside a LayerNorm/RMSNorm: the `+ eps` sum is quantized, which rounds small mean squares to 0 and the
+#   division to inf/NaN on flat patches.
+# - Top-level sums (the global residual `input + network(input)` and a U-Net's skip sums): both inputs are
+#   quantized, which clips the image on the skip path (the calibrated input range ends near 0.96, so highlights
+#   are cut at every blur level) and the residual's heavy-blur amplitudes.
 NORM_INTERNALS = r".*norm\d*/.*"
+TOP_LEVEL_SUMS = r"^/add/\d+$"
 
 
 @dataclass
@@ -125,13 +130,14 @@ def quantized_student(reference, calib: list[np.ndarray], opts: QuantizeOptions,
     from train.models.nafnet import LayerNorm2d
 
     calib_ds = nncf.Dataset(calib, lambda rgb: _to_tensor(rgb[None], bgr))
-    scope = list(opts.ignored_scope)
+    scope = list(opts.ignored_scope) + [f"re:{TOP_LEVEL_SUMS}"]
     if any(isinstance(m, LayerNorm2d) for m in reference.modules()):
         scope.append(f"re:{NORM_INTERNALS}")
     try:
+        # validate=False: a student without top-level sums is fine (so a user's name that matches nothing is not an error here)
         return nncf.quantize(copy.deepcopy(reference), calib_ds, subset_size=min(opts.subset_size, len(calib)),
                              preset=nncf.QuantizationPreset(opts.preset) if opts.preset else None,
-                             ignored_scope=ignored_scope(scope),
+                             ignored_scope=ignored_scope(scope, validate=False),
                              advanced_parameters=advanced_parameters(opts.activation_range))
     except nncf.ValidationError as exc:
         raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc

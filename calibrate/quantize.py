@@ -67,8 +67,9 @@ def advanced_parameters(activation_range: str):
     return AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
 
 
-def ignored_scope(entries: list[str]):
-    """'type:Multiply' -> types, 're:.*conv.*' -> patterns, anything else -> node names."""
+def ignored_scope(entries: list[str], validate: bool = True):
+    """'type:Multiply' -> types, 're:.*conv.*' -> patterns, anything else -> node names; with `validate`, NNCF
+    refuses an entry that matches no node."""
     import nncf
 
     if not entries:
@@ -76,7 +77,7 @@ def ignored_scope(entries: list[str]):
     names = [e for e in entries if not e.startswith(("type:", "re:"))]
     types = [e[5:] for e in entries if e.startswith("type:")]
     patterns = [e[3:] for e in entries if e.startswith("re:")]
-    return nncf.IgnoredScope(names=names, types=types, patterns=patterns)
+    return nncf.IgnoredScope(names=names, types=types, patterns=patterns, validate=validate)
 
 
 def count_quantizers(model) -> int:

@@ -96,3 +96,23 @@ def test_cli_rejects_negative_qat_steps(capsys):
     with pytest.raises(SystemExit):
         main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "-1"])
     assert "expected 0 or a positive integer, got '-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm"])
+def test_norm_internals_and_the_global_residual_stay_float(calib, norm):
+    """NNCF's PyTorch placement would quantize a norm's `+ eps` sum (NaN on flat patches once it rounds to 0) and both
+    inputs of `input + network(input)` (clipping highlights); the OpenVINO placement leaves both float, so does QAT."""
+    from train import models
+
+    torch.manual_seed(0)
+    student = models.create("nafnet-test", norm=norm).eval()
+    int8 = to_openvino(quantized_student(inference_form(student).eval(), calib, QuantizeOptions(subset_size=4)), student.size_multiple)
+    consumers = {t.get_node().get_type_name() for op in int8.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+                 for t in op.output(0).get_target_inputs()}
+    assert "Convolution" in consumers and not consumers & {"Sqrt", "Divide", "Power"}
+    (result,) = int8.get_results()
+    final = result.input_value(0).get_node()
+    assert final.get_type_name() == "Add"
+    assert all(final.input_value(i).get_node().get_type_name() != "FakeQuantize" for i in range(2))
+    x = np.full((1, 3, 32, 32), 0.5, np.float32)  # a flat frame: the case that turned the quantized norm into NaN
+    assert np.isfinite(shared_core().compile_model(int8, "CPU")({0: x})[0]).all()
