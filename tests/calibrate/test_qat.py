@@ -47,10 +47,10 @@ def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytor
     reference = inference_form(tiny_model).eval()
     model = quantized_student(reference, calib, QuantizeOptions(subset_size=4))
     # crops the fine-tuning does not draw (another seed)
-    x = torch.from_numpy(fine_tune_batch(images, 4, 40, 8, np.random.default_rng(99)).transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    x = torch.from_numpy(fine_tune_batch(images, 16, 40, 8, np.random.default_rng(99)).transpose(0, 3, 1, 2).astype(np.float32) / 255)
     with torch.no_grad():
         before = (model.eval()(x) - reference(x)).abs().mean().item()
-    losses = fine_tune(model, reference, images, tiny_model.size_multiple, QATOptions(steps=40, lr=2e-3, batch_size=4, crop=32, log_every=10), bgr=False)
+    losses = fine_tune(model, reference, images, tiny_model.size_multiple, QATOptions(steps=40, lr=5e-4, batch_size=4, crop=32, log_every=10), bgr=False)
     with torch.no_grad():
         qat_out = model.eval()(x)
         after = (qat_out - reference(x)).abs().mean().item()
@@ -58,8 +58,8 @@ def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytor
     int8 = to_openvino(model, tiny_model.size_multiple)
     assert count_quantizers(int8) > 0
     # OpenVINO runs the quantized graph in INT8 kernels; PyTorch emulates it in float: equal up to rounding
-    ov_out = np.concatenate([shared_core().compile_model(int8, "CPU")({0: x[i : i + 1].numpy()})[0] for i in range(4)])
-    assert ov_out.shape == (4, 3, 40, 40)
+    ov_out = np.concatenate([shared_core().compile_model(int8, "CPU")({0: x[i : i + 1].numpy()})[0] for i in range(16)])
+    assert ov_out.shape == (16, 3, 40, 40)
     assert np.abs(ov_out - qat_out.numpy()).mean() < 0.1 * np.abs(qat_out.numpy() - x.numpy()).mean() + 2e-3
 
 
