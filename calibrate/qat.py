@@ -28,8 +28,14 @@ import numpy as np
 
 from calibrate.data import Sample
 from calibrate.evaluate import score
-from calibrate.quantize import QuantizeOptions, advanced_parameters, ignored_scope, judge
-from calibrate.runners import bgr_as_rgb, openvino_runner
+from calibrate.quantize import (
+    QuantizeOptions,
+    advanced_parameters,
+    float_runner,
+    ignored_scope,
+    judge,
+    settings_error,
+)
 from edge.errors import EdgesharpError
 from edge.imaging.degrade import SUBSETS, degrade_subset
 
@@ -101,10 +107,7 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
         raise QATError(f"quantization-aware fine-tuning needs steps >= 1, lr > 0, range lr >= 0 and batch >= 1 "
                        f"(got {qat.steps}, {qat.lr:g}, {qat.range_lr:g}, {qat.batch_size})")
 
-    def runner(m):
-        run = openvino_runner(m, fp32_only=True)
-        return bgr_as_rgb(run) if bgr else run
-
+    runner = float_runner(bgr)
     t0 = time.perf_counter()
     fp32 = score(runner(float_ir), val, multiple)
     reference = inference_form(student).eval()
@@ -140,7 +143,7 @@ def quantized_student(reference, calib: list[np.ndarray], opts: QuantizeOptions,
                              ignored_scope=ignored_scope(scope, validate=False),
                              advanced_parameters=advanced_parameters(opts.activation_range))
     except nncf.ValidationError as exc:
-        raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
+        raise settings_error(exc) from exc
 
 
 def to_openvino(model, multiple: int):

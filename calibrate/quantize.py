@@ -143,6 +143,21 @@ def worst_level_drop(samples: list[Sample], reference: list[float], values: list
     return max(drops)
 
 
+def float_runner(bgr: bool = False):
+    """model -> an RGB float runner of it on OpenVINO in f32 (`bgr`: the model takes and returns BGR)."""
+
+    def runner(model):
+        run = openvino_runner(model, fp32_only=True)
+        return bgr_as_rgb(run) if bgr else run
+
+    return runner
+
+
+def settings_error(exc: Exception) -> EdgesharpError:
+    """NNCF's ValidationError (a bad ignored scope, preset or subset) as our one-line error."""
+    return EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}")
+
+
 def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multiple: int, opts: QuantizeOptions,
                       bgr: bool = False):
     """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met.
@@ -152,10 +167,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    def runner(m):
-        run = openvino_runner(m, fp32_only=True)
-        return bgr_as_rgb(run) if bgr else run
-
+    runner = float_runner(bgr)
     preset = nncf.QuantizationPreset(opts.preset) if opts.preset else None
     scope = ignored_scope(opts.ignored_scope)
     subset = min(opts.subset_size, len(calib))
@@ -198,7 +210,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
             int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope,
                                     advanced_parameters=advanced)
     except nncf.ValidationError as exc:
-        raise EdgesharpError(f"NNCF rejected the settings: {str(exc).strip().splitlines()[0]}") from exc
+        raise settings_error(exc) from exc
     return int8, judge(int8, runner, fp32, val, multiple, opts, attempt, _reverted(lines), time.perf_counter() - t0)
 
 
