@@ -61,6 +61,10 @@ class QATOptions:
     crop: int = 128
     seed: int = 0
     log_every: int = 50
+    schedule: str = "constant"  # or "cosine": the learning rates decay to 0 over the steps
+
+
+SCHEDULES = ("constant", "cosine")
 
 
 class QATError(EdgesharpError):
@@ -103,9 +107,10 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     GuardError when the guard is not met, QATError when fine-tuning diverges."""
     from train.models.export_form import inference_form
 
-    if qat.steps < 1 or not qat.lr > 0 or qat.range_lr < 0 or qat.batch_size < 1:
-        raise QATError(f"quantization-aware fine-tuning needs steps >= 1, lr > 0, range lr >= 0 and batch >= 1 "
-                       f"(got {qat.steps}, {qat.lr:g}, {qat.range_lr:g}, {qat.batch_size})")
+    if qat.steps < 1 or not qat.lr > 0 or qat.range_lr < 0 or qat.batch_size < 1 or qat.schedule not in SCHEDULES:
+        raise QATError(f"quantization-aware fine-tuning needs steps >= 1, lr > 0, range lr >= 0, batch >= 1 and a "
+                       f"schedule in {', '.join(SCHEDULES)} (got {qat.steps}, {qat.lr:g}, {qat.range_lr:g}, "
+                       f"{qat.batch_size}, {qat.schedule!r})")
 
     runner = float_runner(bgr)
     t0 = time.perf_counter()
@@ -117,7 +122,7 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     attempt = {"method": "quantization_aware", "preset": opts.preset or "default", "subset_size": subset,
                "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
                "activation_range": opts.activation_range, "steps": qat.steps, "lr": qat.lr, "range_lr": qat.range_lr,
-               "batch_size": qat.batch_size, "crop": qat.crop}
+               "batch_size": qat.batch_size, "crop": qat.crop, "schedule": qat.schedule}
     model = quantized_student(reference, calib, opts, bgr)
     log.info("  quantization-aware: NNCF quantizers placed in %.0f s; fine-tuning %d steps of %d crops",
              time.perf_counter() - t0, qat.steps, qat.batch_size)
@@ -170,6 +175,7 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
         p.requires_grad_(qat.range_lr > 0)
     groups = [{"params": weights, "lr": qat.lr}] + ([{"params": ranges, "lr": qat.range_lr}] if qat.range_lr > 0 else [])
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: _lr_factor(qat.schedule, i, qat.steps))
     rng = np.random.default_rng(qat.seed)
     torch.manual_seed(qat.seed)
     model.train()
@@ -187,6 +193,7 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
         loss.backward()
         torch.nn.utils.clip_grad_norm_(weights, 1.0)
         opt.step()
+        sched.step()
         recent = (recent + [loss.item()])[-window:]
         if step == window:
             first = float(np.mean(recent))
@@ -195,6 +202,13 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
             log.info("  quantization-aware: step %d/%d, L1 to FP32 %.5f, %.1f steps/s, %s left", step, qat.steps,
                      float(np.mean(recent)), rate, _duration((qat.steps - step) / rate))
     return {"first": first, "last": float(np.mean(recent))}
+
+
+def _lr_factor(schedule: str, done: int, steps: int) -> float:
+    """Multiplier of the learning rates for the step after `done` steps."""
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(done, steps) / steps))
+    return 1.0
 
 
 def _duration(seconds: float) -> str:

@@ -11,6 +11,7 @@ from calibrate.data import calibration_inputs, validation_samples
 from calibrate.qat import (
     QATError,
     QATOptions,
+    _lr_factor,
     fine_tune,
     fine_tune_batch,
     quantize_aware,
@@ -43,14 +44,15 @@ def test_fine_tune_batch_is_seeded_degraded_crops_at_the_size_multiple(images):
         fine_tune_batch(images, 1, 6, 8, np.random.default_rng(0))
 
 
-def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytorch_trained(tiny_model, calib, images):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytorch_trained(tiny_model, calib, images, schedule):
     reference = inference_form(tiny_model).eval()
     model = quantized_student(reference, calib, QuantizeOptions(subset_size=4))
     # crops the fine-tuning does not draw (another seed)
     x = torch.from_numpy(fine_tune_batch(images, 16, 40, 8, np.random.default_rng(99)).transpose(0, 3, 1, 2).astype(np.float32) / 255)
     with torch.no_grad():
         before = (model.eval()(x) - reference(x)).abs().mean().item()
-    losses = fine_tune(model, reference, images, tiny_model.size_multiple, QATOptions(steps=40, lr=5e-4, batch_size=4, crop=32, log_every=10), bgr=False)
+    losses = fine_tune(model, reference, images, tiny_model.size_multiple, QATOptions(steps=40, lr=5e-4, batch_size=4, crop=32, log_every=10, schedule=schedule), bgr=False)
     with torch.no_grad():
         qat_out = model.eval()(x)
         after = (qat_out - reference(x)).abs().mean().item()
@@ -61,6 +63,13 @@ def test_fine_tuning_pulls_the_int8_model_toward_fp32_and_the_ir_runs_what_pytor
     ov_out = np.concatenate([shared_core().compile_model(int8, "CPU")({0: x[i : i + 1].numpy()})[0] for i in range(16)])
     assert ov_out.shape == (16, 3, 40, 40)
     assert np.abs(ov_out - qat_out.numpy()).mean() < 0.1 * np.abs(qat_out.numpy() - x.numpy()).mean() + 2e-3
+
+
+def test_cosine_schedule_decays_from_the_full_rate_to_zero():
+    factors = [_lr_factor("cosine", i, 100) for i in range(101)]
+    assert factors[0] == 1.0 and factors[50] == pytest.approx(0.5) and factors[100] == pytest.approx(0.0, abs=1e-12)
+    assert (np.diff(factors) < 0).all()
+    assert {_lr_factor("constant", i, 100) for i in (0, 50, 100)} == {1.0}
 
 
 def test_quantize_aware_reports_its_attempt_and_the_guard_refuses_a_loss(tiny_model, float_ir, calib, images):
@@ -88,6 +97,9 @@ def test_divergence_and_bad_settings_are_one_clear_line(tiny_model, float_ir, ca
     with pytest.raises(QATError, match="needs steps >= 1, lr > 0"):
         quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple,
                        QuantizeOptions(), QATOptions(steps=0))
+    with pytest.raises(QATError, match="schedule in constant, cosine .*'linear'"):
+        quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple,
+                       QuantizeOptions(), QATOptions(steps=5, schedule="linear"))
 
 
 def test_cli_rejects_negative_qat_steps(capsys):
