@@ -59,6 +59,15 @@ def center_crop(img: np.ndarray, size: int | None) -> np.ndarray:
     return img[y : y + ch, x : x + cw]
 
 
+def crop_side(images: list[tuple[str, np.ndarray]], crop: int | None, multiple: int, purpose: str,
+              error: type[EdgesharpError] = EdgesharpError) -> int:
+    """Side of square crops: `crop` (None: no limit) capped by the smallest image, rounded down to `multiple`."""
+    side = min([crop or 10**9] + [min(img.shape[:2]) for _, img in images]) // multiple * multiple
+    if side < multiple:
+        raise error(f"{purpose} crops of {crop} px are smaller than the model's size multiple {multiple}")
+    return side
+
+
 def calibration_inputs(
     images: list[tuple[str, np.ndarray]], crop: int | None, count: int, seed: int = 0, multiple: int = 1
 ) -> list[np.ndarray]:
@@ -69,9 +78,7 @@ def calibration_inputs(
     """
     rng = np.random.default_rng(seed)
     subsets = sorted(SUBSETS)
-    side = min([crop or 10**9] + [min(img.shape[:2]) for _, img in images]) // multiple * multiple
-    if side < multiple:
-        raise EdgesharpError(f"calibration crops of {crop} px are smaller than the model's size multiple {multiple}")
+    side = crop_side(images, crop, multiple, "calibration")
     out = []
     for i in range(count):
         _, img = images[i % len(images)]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibrate.data import Sample
+from calibrate.data import Sample, crop_side
 from calibrate.evaluate import score
 from calibrate.quantize import (
     QuantizeOptions,
@@ -75,9 +75,7 @@ def fine_tune_batch(images: list[tuple[str, np.ndarray]], batch_size: int, crop:
                     rng: np.random.Generator) -> np.ndarray:
     """`batch_size` degraded RGB uint8 crops (N x side x side x 3): a random image, position, flip and
     training subset each; side is `crop` rounded down to `multiple`, capped by the smallest image."""
-    side = min([crop] + [min(img.shape[:2]) for _, img in images]) // multiple * multiple
-    if side < multiple:
-        raise QATError(f"fine-tuning crops of {crop} px are smaller than the model's size multiple {multiple}")
+    side = crop_side(images, crop, multiple, "fine-tuning", QATError)
     subsets = sorted(SUBSETS)
     out = np.empty((batch_size, side, side, 3), np.uint8)
     for i in range(batch_size):
