@@ -19,7 +19,7 @@ def _centre(img: np.ndarray, size: int = 256) -> np.ndarray:
 
 def test_default_bundle_loads_and_verifies_its_hashes():
     bundle = load_bundle(default_bundle_path(), verify=True)
-    assert bundle.arch == "nafnet-rt-lite-rms"  # train/configs/default.yaml
+    assert bundle.arch == "nafnet-rt-s2"  # train/configs/default.yaml
     assert bundle.has("openvino", "int8") and bundle.has("onnxruntime", "fp32")
     assert bundle.manifest["int8_ssim_drop"]["openvino"]["mean"] <= bundle.manifest["max_ssim_drop"]
     size = sum(p.stat().st_size for p in default_bundle_path().iterdir())
