@@ -72,7 +72,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation-range", choices=("mean_minmax", "minmax"), default="mean_minmax",
                         help="activation ranges from the calibration crops: NNCF's mean of per-crop min/max (default) "
                              "or the global min/max (keeps the large activations of heavy blur unclipped)")
-    parser.add_argument("--ignored-scope", nargs="+", default=[], metavar="NODE",
+    parser.add_argument("--ignored-scope", nargs="+", action="extend", default=[], metavar="NODE",
                         help="keep these nodes in float: names, 'type:Multiply', or 're:PATTERN'")
     parser.add_argument("--no-accuracy-control", dest="accuracy_control", action="store_false",
                         help="plain nncf.quantize (the drop is still measured and guarded)")

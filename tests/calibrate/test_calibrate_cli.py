@@ -135,3 +135,12 @@ def test_an_amx_cpu_calibrates_with_onednn_capped_below_amx(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(openvino_core, "cpu_has_amx", lambda info=None: False)
     assert not calibrate_cli.cap_below_amx() and "ONEDNN_MAX_CPU_ISA" not in os.environ
+
+
+def test_repeated_ignored_scope_flags_add_up():
+    from edge.cli import build_parser
+
+    args = build_parser("calibrate").parse_args(
+        ["calibrate", "x.pt", "--out", "o", "--ignored-scope", "intro/conv2d/0", "type:Multiply",
+         "--ignored-scope", "ending/conv2d/0"])
+    assert args.ignored_scope == ["intro/conv2d/0", "type:Multiply", "ending/conv2d/0"]
