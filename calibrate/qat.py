@@ -203,10 +203,14 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
 
 
 def _lr_factor(schedule: str, done: int, steps: int) -> float:
-    """Multiplier of the learning rates for the step after `done` steps."""
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(done, steps) / steps))
-    return 1.0
+    """Multiplier of the learning rates for the step after `done` steps: training's cosine phase from 1 to 0,
+    without warm-up, or 1."""
+    if schedule != "cosine":
+        return 1.0
+    from train.config import PhaseConfig
+    from train.schedule import lr_at
+
+    return lr_at(PhaseConfig(steps=steps, lr=1.0, min_lr=0.0, warmup_steps=0), done)
 
 
 def _duration(seconds: float) -> str:
