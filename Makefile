@@ -22,7 +22,7 @@ lint:
 # The shipped default model, from nothing but what installed packages provide (about 75 minutes on 2 cores):
 # teacher on ground truth (mixed, then clean blur; 7,200 steps, 31 min), real-time student `nafnet-rt-s2` distilled
 # from it (10,000 steps, 31 min), INT8 by 2,000 steps of quantization-aware fine-tuning under a 0.008 SSIM guard on
-# every level (13 min; post-training INT8 lost 0.037 at heavy blur), Kodak24 and GoPro check (MODEL_CARD.md).
+# every level (13 min; post-training INT8 of the first v8 run lost 0.037 at heavy blur), Kodak24 and GoPro check (MODEL_CARD.md).
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
