@@ -19,16 +19,20 @@ test: install-all   ## what CI runs
 lint:
 	ruff check .
 
-# The shipped default model, from nothing but what installed packages provide (about 75 minutes on 2 cores):
-# teacher on ground truth (mixed, then clean blur; 7,200 steps, 31 min), real-time student `nafnet-rt-s2` distilled
-# from it (10,000 steps, 31 min), INT8 by 2,000 steps of quantization-aware fine-tuning under a 0.008 SSIM guard on
-# every level (13 min; post-training INT8 of the first v8 run lost 0.037 at heavy blur), Kodak24 and GoPro check (MODEL_CARD.md).
+# The shipped default model (v9), from nothing but what installed packages provide (about 2 h 20 min on 2 cores):
+# teacher on ground truth (mixed, then clean blur; 7,200 steps, 31 min) and 7,200 more from its own weights (31 min),
+# real-time student `nafnet-rt-s2` distilled from the first teacher (10,000 steps, 31 min; v8 ended here) and 10,000
+# more from its own weights by the continued teacher (36 min), INT8 by 2,000 steps of quantization-aware fine-tuning
+# under a 0.008 SSIM guard on every level (13 min; post-training INT8 of the first v8 run lost 0.037 at heavy blur),
+# Kodak24 and GoPro check (MODEL_CARD.md).
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
+	edgesharp train train/configs/default-teacher-continue.yaml $(if $(wildcard runs/default-teacher2/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
-	edgesharp calibrate runs/default-student/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
+	edgesharp train train/configs/default-continue.yaml $(if $(wildcard runs/default-student2/last.pt),--resume)
+	edgesharp calibrate runs/default-student2/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
 		--max-ssim-drop 0.008 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000
-	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher/last.pt \
+	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher2/last.pt \
 		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
 
 # The real-time student study (issue 8): each candidate trained with train/configs/pareto.yaml (same data,

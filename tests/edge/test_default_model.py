@@ -48,8 +48,8 @@ def test_default_model_sharpens_heavy_blur(precision):
 
 
 def test_default_model_leaves_nearly_sharp_frames_almost_alone():
-    # since v4 (MODEL_CARD.md): on Kodak24 at the low level it is at most 0.0017 (v8; v6 0.0028) below the blurred input
-    # per image, where v3 lost up to 0.012 by over-sharpening
+    # since v4 (MODEL_CARD.md): on Kodak24 at the low level it is at most 0.0058 (v9, one image; v8 0.0017, v6 0.0028)
+    # below the blurred input per image, where v3 lost up to 0.012 by over-sharpening
     from edge import Sharpener
 
     photos = package_photographs(colour_only=True)
