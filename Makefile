@@ -22,7 +22,7 @@ lint:
 # The shipped default model (v9), from nothing but what installed packages provide (about 2 h 20 min on 2 cores):
 # teacher on ground truth (mixed, then clean blur; 7,200 steps, 31 min) and 7,200 more from its own weights (31 min),
 # real-time student `nafnet-rt-s2` distilled from the first teacher (10,000 steps, 31 min; v8 ended here) and 10,000
-# more from its own weights by the continued teacher (36 min), INT8 by 2,000 steps of quantization-aware fine-tuning
+# more from its own weights by the continued teacher (42 min with a Kodak24 run beside it for 7; 34 at its own rate), INT8 by 2,000 steps of quantization-aware fine-tuning
 # under a 0.008 SSIM guard on every level (13 min; post-training INT8 of the first v8 run lost 0.037 at heavy blur),
 # Kodak24 and GoPro check (MODEL_CARD.md).
 default-model: install-all

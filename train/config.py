@@ -295,25 +295,37 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Defaults, then the YAML file at `path` (if any), then each `key=value` override; validated."""
+def _merge_file(cfg: TrainConfig, path: Path, seen: tuple[Path, ...]) -> None:
+    """Merge the YAML file at `path` into `cfg`; a top-level `base: FILE` (relative to `path`) is merged first."""
     import yaml
 
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to this file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{path}: 'base' must be a file name, got {base!r}")
+        _merge_file(cfg, path.parent / base, (*seen, path.resolve()))
+    try:
+        _merge(cfg, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at `path` (if any; its `base` file first), then each `key=value` override;
+    validated."""
     cfg = TrainConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-        try:
-            _merge(cfg, data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+        _merge_file(cfg, Path(path), ())
     for text in overrides:
         apply_override(cfg, text)
     return validate(cfg)

@@ -88,6 +88,37 @@ def test_default_student_is_distilled_from_the_default_teacher():
     assert [p.alpha for p in student.phases] == [0.7, 0.5, 0.7] and all(p.alpha == 1.0 for p in teacher.phases)
 
 
+def test_continued_stages_chain_the_default_recipe():
+    teacher, teacher2 = load_config(CONFIGS / "default-teacher.yaml"), load_config(CONFIGS / "default-teacher-continue.yaml")
+    student, student2 = load_config(CONFIGS / "default.yaml"), load_config(CONFIGS / "default-continue.yaml")
+    assert teacher2.init_from == f"{teacher.out_dir}/last.pt" and student2.init_from == f"{student.out_dir}/last.pt"
+    assert student2.teacher.path == f"{teacher2.out_dir}/last.pt"
+    # everything not restated comes from the base file
+    assert to_dict(teacher2)["data"] == to_dict(teacher)["data"] and teacher2.loss == teacher.loss
+    assert student2.optim == student.optim and student2.arch == student.arch == "nafnet-rt-s2"
+
+
+def test_base_file_is_merged_first_and_relative_to_the_config(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "base.yaml").write_text("arch: nafnet-rt\nseed: 3\noptim: {lr_scale: 2, grad_clip: 0.5}\n")
+    (tmp_path / "sub" / "child.yaml").write_text("base: ../base.yaml\nseed: 4\noptim: {lr_scale: 3}\n")
+    cfg = load_config(tmp_path / "sub" / "child.yaml", ["seed=5"])
+    assert (cfg.arch, cfg.seed, cfg.optim.lr_scale, cfg.optim.grad_clip) == ("nafnet-rt", 5, 3, 0.5)
+
+
+def test_base_errors_name_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml: 'base' chain loops back"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing\.yaml: config file not found"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [x]\n")
+    with pytest.raises(ConfigError, match=r"d\.yaml: 'base' must be a file name"):
+        load_config(tmp_path / "d.yaml")
+
+
 def test_seed_recipe_has_the_two_alpha_phases():
     cfg = load_config(CONFIGS / "seed.yaml")
     assert [p.alpha for p in cfg.phases] == [0.7, 0.5]
