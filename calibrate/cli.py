@@ -88,6 +88,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qat-crop", type=_positive, default=128, help="side of the fine-tuning crops (default 128)")
     parser.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant",
                         help="learning rate over --qat-steps: constant, or cosine decay to 0 (default constant)")
+    parser.add_argument("--qat-sensitivity", choices=("heavy", "medium", "low"), metavar="LEVEL",
+                        help="after --qat-steps, switch each quantizer off in turn and rank them by the SSIM they cost at "
+                             "this blur level (calibration_report.json, 'sensitivity'; about 4 s per quantizer on the "
+                             "packaged photographs, 2 cores): where to look for --ignored-scope")
     parser.add_argument("--skip-ort-int8", action="store_true", help="do not build the ONNX Runtime INT8 model")
     parser.add_argument("--slim", action="store_true",
                         help="leave the OpenVINO FP32 IR out (it is still scored); OpenVINO FP32 requests run the FP16 IR in f32")
@@ -116,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
         skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
         guard=args.guard, activation_range=args.activation_range, qat_steps=args.qat_steps, qat_lr=args.qat_lr,
         qat_range_lr=args.qat_range_lr, qat_batch=args.qat_batch, qat_crop=args.qat_crop,
-        qat_schedule=args.qat_schedule,
+        qat_schedule=args.qat_schedule, qat_sensitivity=args.qat_sensitivity,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

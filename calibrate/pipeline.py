@@ -55,6 +55,7 @@ class CalibrateOptions:
     qat_batch: int = 8
     qat_crop: int = 128
     qat_schedule: str = "constant"
+    qat_sensitivity: str | None = None  # a blur level: rank the quantizers after fine-tuning (calibrate.sensitivity)
 
 
 @dataclass
@@ -191,7 +192,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         try:
             if opts.qat_steps > 0:
                 qat_opts = qat.QATOptions(opts.qat_steps, opts.qat_lr, opts.qat_range_lr, opts.qat_batch, opts.qat_crop,
-                                          opts.seed, schedule=opts.qat_schedule)
+                                          opts.seed, schedule=opts.qat_schedule, sensitivity=opts.qat_sensitivity)
                 int8_model, report["openvino_int8"] = steps.run(
                     "quantize: OpenVINO INT8 with NNCF (quantization-aware fine-tuning)", qat.quantize_aware,
                     bgr_model if bgr_model is not None else model, float_model, calib, cal_src, val, multiple, qopts, qat_opts,

@@ -36,6 +36,7 @@ from calibrate.quantize import (
     judge,
     settings_error,
 )
+from calibrate.sensitivity import quantizer_sensitivity
 from edge.errors import EdgesharpError
 from edge.imaging.degrade import SUBSETS, degrade_subset
 
@@ -62,6 +63,7 @@ class QATOptions:
     seed: int = 0
     log_every: int = 50
     schedule: str = "constant"  # or "cosine": the learning rates decay to 0 over the steps
+    sensitivity: str | None = None  # a blur level: after fine-tuning, rank the quantizers by the SSIM they cost there
 
 
 SCHEDULES = ("constant", "cosine")
@@ -105,6 +107,9 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     GuardError when the guard is not met, QATError when fine-tuning diverges."""
     from train.models.export_form import inference_form
 
+    if qat.sensitivity is not None and qat.sensitivity not in {s.level for s in val}:
+        raise QATError(f"--qat-sensitivity {qat.sensitivity!r}: no validation samples at that level "
+                       f"(levels: {', '.join(sorted({s.level for s in val}))})")
     if qat.steps < 1 or not qat.lr > 0 or qat.range_lr < 0 or qat.batch_size < 1 or qat.schedule not in SCHEDULES:
         raise QATError(f"quantization-aware fine-tuning needs steps >= 1, lr > 0, range lr >= 0, batch >= 1 and a "
                        f"schedule in {', '.join(SCHEDULES)} (got {qat.steps}, {qat.lr:g}, {qat.range_lr:g}, "
@@ -125,6 +130,8 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     log.info("  quantization-aware: NNCF quantizers placed in %.0f s; fine-tuning %d steps of %d crops",
              time.perf_counter() - t0, qat.steps, qat.batch_size)
     attempt["losses"] = fine_tune(model, reference, images, multiple, qat, bgr)
+    if qat.sensitivity:
+        attempt["sensitivity"] = quantizer_sensitivity(model, val, multiple, qat.sensitivity, bgr)
     int8 = to_openvino(model, multiple)
     return int8, judge(int8, runner, fp32, val, multiple, opts, attempt, [], time.perf_counter() - t0)
 

@@ -128,3 +128,44 @@ def test_norm_internals_and_the_global_residual_stay_float(calib, norm):
     assert all(final.input_value(i).get_node().get_type_name() != "FakeQuantize" for i in range(2))
     x = np.full((1, 3, 32, 32), 0.5, np.float32)  # a flat frame: the case that turned the quantized norm into NaN
     assert np.isfinite(shared_core().compile_model(int8, "CPU")({0: x})[0]).all()
+
+
+def test_sensitivity_ranks_every_quantizer_by_the_ssim_it_gives_back_and_leaves_them_on(tiny_model, calib, images):
+    from calibrate.sensitivity import describe, level_ssim, quantizer_sensitivity, quantizers
+
+    val = validation_samples(images[:2], None)
+    model = quantized_student(inference_form(tiny_model).eval(), calib, QuantizeOptions(subset_size=4))
+    multiple = tiny_model.size_multiple
+    before = level_ssim(model, val, multiple, "heavy")
+    result = quantizer_sensitivity(model, val, multiple, "heavy")
+    rows = result["quantizers"]
+    assert result["level"] == "heavy" and result["int8_ssim"] == pytest.approx(before, abs=1e-12)
+    assert sorted(r["module"] for r in rows) == sorted(n for n, _ in quantizers(model))
+    gains = [r["ssim_gain"] for r in rows]
+    assert gains == sorted(gains, reverse=True) and max(gains) > 0
+    assert all(q.is_enabled_quantization() for _, q in quantizers(model))
+    assert level_ssim(model, val, multiple, "heavy") == pytest.approx(before, abs=1e-12)
+    # the top gain is what switching that one quantizer off measures
+    top = dict(quantizers(model))[rows[0]["module"]]
+    top.disable_quantization()
+    assert level_ssim(model, val, multiple, "heavy") - before == pytest.approx(rows[0]["ssim_gain"], abs=1e-12)
+    top.enable_quantization()
+    # a quantizer already off is neither measured nor switched back on
+    top.disable_quantization()
+    assert rows[0]["module"] not in {r["module"] for r in quantizer_sensitivity(model, val, multiple, "heavy")["quantizers"]}
+    assert not top.is_enabled_quantization()
+    assert describe("__nncf_hooks.post_hooks.0/add/9__0.0") == {"node": "0/add/9", "position": "output"}
+    assert describe("__nncf_hooks.pre_hooks.ending/conv2d/0__1.0") == {"node": "ending/conv2d/0", "position": "input 1"}
+
+
+def test_quantize_aware_reports_the_sensitivity_and_refuses_an_unknown_level(tiny_model, float_ir, calib, images):
+    _, float_model = float_ir
+    val = validation_samples(images[:1], None, levels=("heavy", "low"))
+    opts = QuantizeOptions(max_ssim_drop=1.0, subset_size=4)
+    _, report = quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple, opts,
+                               QATOptions(steps=2, batch_size=2, crop=32, sensitivity="low"))
+    sens = report["attempts"][0]["sensitivity"]
+    assert sens["level"] == "low" and len(sens["quantizers"]) > 0 and {"node", "position", "ssim_gain"} <= set(sens["quantizers"][0])
+    with pytest.raises(QATError, match=r"--qat-sensitivity 'medium': no validation samples at that level \(levels: heavy, low\)"):
+        quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple, opts,
+                       QATOptions(steps=2, batch_size=2, crop=32, sensitivity="medium"))
