@@ -169,3 +169,26 @@ def test_quantize_aware_reports_the_sensitivity_and_refuses_an_unknown_level(tin
     with pytest.raises(QATError, match=r"--qat-sensitivity 'medium': no validation samples at that level \(levels: heavy, low\)"):
         quantize_aware(tiny_model, float_model, calib, images, val, tiny_model.size_multiple, opts,
                        QATOptions(steps=2, batch_size=2, crop=32, sensitivity="medium"))
+
+
+def test_the_default_recipes_float_nodes_name_nodes_of_its_graph():
+    """`make default-model` keeps tensors float by NNCF node name; a renamed node (another NNCF, another graph) would
+    silently quantize them again, since QAT's ignored scope does not insist on a match."""
+    import re
+    from pathlib import Path
+
+    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
+
+    from train import models
+
+    makefile = Path(__file__).resolve().parents[2] / "Makefile"
+    nodes = re.search(r"^DEFAULT_FLOAT_NODES = (.+)$", makefile.read_text(), re.M).group(1).split()
+    assert len(nodes) == 7 and "--ignored-scope $(DEFAULT_FLOAT_NODES)" in makefile.read_text()
+    torch.manual_seed(0)
+    student = inference_form(models.create("nafnet-rt-s2")).eval()
+    graph = {n.node_name for n in build_nncf_graph(student, torch.rand(1, 3, 64, 64)).get_all_nodes()}
+    assert set(nodes) <= graph, sorted(set(nodes) - graph)
+    crops = calibration_inputs([("flat", np.full((64, 64, 3), 128, np.uint8)), ("noise", np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))], 64, 2, multiple=32)
+    every = count_quantizers(to_openvino(quantized_student(student, crops, QuantizeOptions(subset_size=2)), 32))
+    kept = count_quantizers(to_openvino(quantized_student(student, crops, QuantizeOptions(subset_size=2, ignored_scope=nodes)), 32))
+    assert 0 < kept < every
