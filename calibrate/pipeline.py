@@ -232,11 +232,11 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
 def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: dict, report: dict, opts: CalibrateOptions) -> dict:
     precisions = {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
                   "fp16": {"openvino": "fp16.xml"}, "int8": {"openvino": "int8.xml"}}
-    drop = {"openvino": {"mean": report["openvino_int8"]["ssim_drop"], **report["openvino_int8"]["ssim_drop_per_level"]}}
+    drop = {"openvino": _drops(report["openvino_int8"])}
     ort_metrics = {"fp32": _levels(scores["onnxruntime_fp32"])}
     if "onnxruntime_int8" in report:
         precisions["int8"]["onnxruntime"] = "int8.onnx"
-        drop["onnxruntime"] = {"mean": report["onnxruntime_int8"]["ssim_drop"], **report["onnxruntime_int8"]["ssim_drop_per_level"]}
+        drop["onnxruntime"] = _drops(report["onnxruntime_int8"])
         ort_metrics["int8"] = _levels(scores["onnxruntime_int8"])
     config = info.get("config") or {}
     recipe = {"checkpoint": info.get("path"), "weights": info.get("weights"), "step": info.get("step"), "phase": info.get("phase"),
@@ -250,10 +250,17 @@ def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: d
         "metrics": {p: _levels(scores[p]) for p in ("fp32", "fp16", "int8")},
         "metrics_onnxruntime": ort_metrics,
         "baseline": _levels(scores["input"]),
-        "int8_ssim_drop": drop, "max_ssim_drop": opts.max_ssim_drop,
+        "int8_ssim_drop": drop, "max_ssim_drop": opts.max_ssim_drop, "ssim_guard": opts.guard,
         "validation": report["data"],
         "recipe": _jsonable(recipe),
     }
+
+
+def _drops(engine_report: dict) -> dict:
+    """FP32 - INT8 SSIM on the validation set: "mean" over every image, one entry per level, and "guarded", the
+    figure the guard compared with max_ssim_drop (the worst level's drop under --guard worst-level, else the mean)."""
+    mean = engine_report["fp32"]["mean_ssim"] - engine_report["int8"]["mean_ssim"]
+    return {"mean": float(mean), **engine_report["ssim_drop_per_level"], "guarded": float(engine_report["ssim_drop"])}
 
 
 def _complexity(model) -> dict:

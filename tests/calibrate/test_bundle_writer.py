@@ -29,6 +29,10 @@ def test_tiny_bundle_is_complete_and_verifies(tiny_bundle):
         assert set(m["metrics"][precision]) == {"heavy", "medium", "low"}
         assert 0 < m["metrics"][precision]["heavy"]["ssim"] <= 1
     assert set(m["int8_ssim_drop"]) == {"openvino", "onnxruntime"}
+    # the guard (mean, the default) compared "guarded" with max_ssim_drop; per level alongside
+    assert m["ssim_guard"] == "mean"
+    for drops in m["int8_ssim_drop"].values():
+        assert set(drops) == {"mean", "guarded", "heavy", "medium", "low"} and drops["guarded"] == drops["mean"]
     assert m["versions"]["openvino"] and m["versions"]["nncf"] and m["recipe"]["source"]
     assert set(m["files"]) == EXPECTED_FILES - {"manifest.json"}
     report = json.loads((tiny_bundle / "calibration_report.json").read_text())

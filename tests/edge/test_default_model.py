@@ -21,7 +21,13 @@ def test_default_bundle_loads_and_verifies_its_hashes():
     bundle = load_bundle(default_bundle_path(), verify=True)
     assert bundle.arch == "nafnet-rt-s2"  # train/configs/default.yaml
     assert bundle.has("openvino", "int8") and bundle.has("onnxruntime", "fp32")
-    assert bundle.manifest["int8_ssim_drop"]["openvino"]["mean"] <= bundle.manifest["max_ssim_drop"]
+    drop, m = bundle.manifest["int8_ssim_drop"]["openvino"], bundle.manifest
+    assert m["ssim_guard"] == "worst-level" and drop["guarded"] <= m["max_ssim_drop"]
+    assert drop["guarded"] == pytest.approx(max(drop[level] for level in ("heavy", "medium", "low")))
+    fp32, int8 = m["metrics"]["fp32"], m["metrics"]["int8"]
+    # the guard scored float runners, the metrics the saved u8 IRs: equal up to the u8 rounding
+    assert drop["heavy"] == pytest.approx(fp32["heavy"]["ssim"] - int8["heavy"]["ssim"], abs=1e-5)
+    assert min(drop[level] for level in ("heavy", "medium", "low")) <= drop["mean"] <= drop["guarded"]
     size = sum(p.stat().st_size for p in default_bundle_path().iterdir())
     assert size < 10 * 2**20  # issue 9: the bundle in the wheel stays under 10 MB
 
