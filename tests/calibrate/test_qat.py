@@ -192,3 +192,12 @@ def test_the_default_recipes_float_nodes_name_nodes_of_its_graph():
     every = count_quantizers(to_openvino(quantized_student(student, crops, QuantizeOptions(subset_size=2)), 32))
     kept = count_quantizers(to_openvino(quantized_student(student, crops, QuantizeOptions(subset_size=2, ignored_scope=nodes)), 32))
     assert 0 < kept < every
+
+
+def test_cli_offers_the_sensitivity_at_the_three_levels(capsys):
+    from edge.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "10", "--qat-sensitivity", "extreme"])
+    err = capsys.readouterr().err.replace("'", "")
+    assert "argument --qat-sensitivity: invalid choice: extreme (choose from heavy, medium, low)" in err
