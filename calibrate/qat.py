@@ -13,7 +13,9 @@ over fresh degraded crops of the calibration images (training subsets, random cr
 FP32 student is the only target: no teacher or ground truth is needed, and the INT8 model is pulled
 toward the model that FP32/FP16 ship, which is what the guard measures. Quantizer ranges stay as
 calibrated unless `range_lr` > 0. The result is converted with `ov.convert_model` into an IR whose
-FakeQuantize nodes OpenVINO runs as INT8, and the guard (`calibrate.quantize.judge`) decides.
+FakeQuantize nodes OpenVINO runs as INT8, and the guard (`calibrate.quantize.judge`) decides. With
+`sensitivity` set to a blur level, the fine-tuned quantizers are ranked by the SSIM each costs at that level
+(`calibrate.sensitivity`) into the report, before conversion.
 """
 
 from __future__ import annotations

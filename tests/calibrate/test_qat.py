@@ -201,3 +201,5 @@ def test_cli_offers_the_sensitivity_at_the_three_levels(capsys):
         main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "10", "--qat-sensitivity", "extreme"])
     err = capsys.readouterr().err.replace("'", "")
     assert "argument --qat-sensitivity: invalid choice: extreme (choose from heavy, medium, low)" in err
+    assert main(["calibrate", "x.pt", "--out", "o", "--qat-sensitivity", "heavy"]) == 2
+    assert "--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N" in capsys.readouterr().err
