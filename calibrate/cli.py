@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 EPILOG = """\
@@ -103,11 +102,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from edge.extras import require
-
-    if args.qat_sensitivity and not args.qat_steps:
-        print("edgesharp calibrate: error: --qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; "
-              "add --qat-steps N", file=sys.stderr)
-        return 2
 
     for module in ("torch", "onnx", "onnxruntime", "nncf", "skimage"):
         require(module, "edgesharp calibrate", extra="train" if module == "torch" else "calibrate")

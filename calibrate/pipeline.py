@@ -122,6 +122,8 @@ def _write_failed_report(out: Path, report: dict) -> Path:
 
 def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) -> CalibrationResult:
     """Run every step for `model` and write the bundle to `out`; a refused INT8 returns a failure, writes no bundle."""
+    if opts.qat_sensitivity and opts.qat_steps < 1:
+        raise EdgesharpError("--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N")
     out = Path(out)
     multiple = int(model.size_multiple)
     arch = str(getattr(model, "arch", info.get("arch", type(model).__name__)))

@@ -21,6 +21,7 @@ from calibrate.qat import (
 from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers
 from calibrate.testing import synthetic_images
 from edge.backends.openvino_core import shared_core
+from edge.errors import EdgesharpError
 from train.models.export_form import inference_form
 
 
@@ -201,5 +202,12 @@ def test_cli_offers_the_sensitivity_at_the_three_levels(capsys):
         main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "10", "--qat-sensitivity", "extreme"])
     err = capsys.readouterr().err.replace("'", "")
     assert "argument --qat-sensitivity: invalid choice: extreme (choose from heavy, medium, low)" in err
-    assert main(["calibrate", "x.pt", "--out", "o", "--qat-sensitivity", "heavy"]) == 2
-    assert "--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N" in capsys.readouterr().err
+
+
+
+def test_sensitivity_without_fine_tuning_is_refused_before_any_work(tiny_model, tmp_path):
+    from calibrate.pipeline import CalibrateOptions, calibrate_model
+
+    with pytest.raises(EdgesharpError, match="--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N"):
+        calibrate_model(tiny_model, {}, tmp_path / "out", CalibrateOptions(qat_sensitivity="heavy"))
+    assert not (tmp_path / "out").exists()
