@@ -40,7 +40,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--backends", type=_csv(str), default=["openvino", "onnxruntime", "pytorch"],
                    help="comma list: openvino,onnxruntime,pytorch (default all)")
-    p.add_argument("--precisions", type=_csv(str), default=["fp32", "fp16", "int8"], help="comma list (default all)")
+    p.add_argument("--precisions", type=_csv(str), default=["fp32", "fp16", "int8"], help="comma list of auto,fp32,fp16,int8 (default fp32,fp16,int8; auto: what the runtime picks here)")
 
 
 def _add_fps(p: argparse.ArgumentParser) -> None:
@@ -113,7 +113,7 @@ def fps_config(args, models: list[Path]):
     from edge.errors import EdgesharpError
 
     for value, allowed, what in ((args.backends, ("openvino", "onnxruntime", "pytorch"), "--backends"),
-                                 (args.precisions, ("fp32", "fp16", "int8"), "--precisions"),
+                                 (args.precisions, ("auto", "fp32", "fp16", "int8"), "--precisions"),
                                  (args.modes, ("sync", "async"), "--modes")):
         bad = [v for v in value if v not in allowed]
         if bad:

@@ -191,7 +191,7 @@ def _configs(bundle, cfg: FpsConfig) -> list[tuple[str, str]]:
         if backend == "pytorch":
             continue
         for precision in cfg.precisions:
-            if bundle.has(backend, precision):
+            if precision == "auto" or bundle.has(backend, precision):
                 out.append((backend, precision))
             else:
                 log.info("%s: no %s %s model; skipped", bundle.name, backend, precision)
@@ -207,12 +207,23 @@ def _model_row(bundle, backend, precision, size, mode, cfg, mpp, peak) -> dict:
     w, h = size
     ph, pw = timing.padded(h, w, bundle.size_multiple)
     row = _base_row("model", bundle.name, bundle.arch, backend, precision, size, mode)
+    if precision == "auto":  # time what auto picks here (the start-up self-check is not part of model-only timing)
+        from edge.backends.precision_choice import choose
+
+        choice = choose(bundle, backend)
+        row.update(auto=choice.precision, auto_reason=choice.reason)
+        precision = choice.precision
+    file_precision = precision if bundle.has(backend, precision) else None
     try:
+        if file_precision is None:
+            from edge.backends import select_precision
+
+            file_precision = select_precision(bundle, backend, precision)  # FP32 of a slim bundle: the FP16 IR in f32
         if backend == "openvino":
-            t = timing.time_openvino(bundle.model_path("openvino", precision), ph, pw, mode, cfg.schedule,
+            t = timing.time_openvino(bundle.model_path("openvino", file_precision), ph, pw, mode, cfg.schedule,
                                      cfg.requests, cfg.threads, precision=precision)
         else:
-            t = timing.time_onnxruntime(bundle.model_path("onnxruntime", precision), ph, pw, mode, cfg.schedule,
+            t = timing.time_onnxruntime(bundle.model_path("onnxruntime", file_precision), ph, pw, mode, cfg.schedule,
                                         cfg.requests, cfg.threads)
     except (RuntimeError, EdgesharpError) as exc:
         row["error"] = str(exc).splitlines()[0][:300]

@@ -89,10 +89,11 @@ def _student_methods(cfg: QualityConfig) -> list[Method]:
         bundle = load_bundle(path)
         for backend in cfg.backends:
             for precision in cfg.precisions:
-                if not bundle.has(backend, precision):
+                if precision != "auto" and not bundle.has(backend, precision):
                     continue
                 sharpener = Sharpener(path, backend=backend, precision=precision, color="rgb")
-                methods.append(Method(f"{bundle.name} {backend} {precision}", "student",
+                label = f"auto ({sharpener.precision})" if precision == "auto" else precision
+                methods.append(Method(f"{bundle.name} {backend} {label}", "student",
                                       lambda img, level, s=sharpener: s.enhance(img),
                                       bundle.name, backend, precision, sharpener.close))
     return methods

@@ -63,6 +63,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-limit", type=_positive, help="use only the first N validation images")
     parser.add_argument("--val-crop", type=_positive, help="score the central NxN window of each validation image (default: whole image)")
     parser.add_argument("--calib-images", type=Path, help="sharp images for calibration, degraded by training subsets 1/3/5/7 (default: the packaged photographs)")
+    parser.add_argument("--val-split", choices=("train", "val"),
+                        help="score only this part of --val-images (the fixed split of edge.imaging.splits; 'val' for the recipe)")
+    parser.add_argument("--calib-split", choices=("train", "val"),
+                        help="calibrate and fine-tune on only this part of --calib-images ('train' for the recipe)")
+    parser.add_argument("--downscale", type=float, default=1.0, metavar="F",
+                        help="area-downscale every validation and calibration image by F first (photos softer than their "
+                             "pixel grid, such as train_photos, are used at 2; default 1)")
+    parser.add_argument("--overflow-fix", choices=("enable", "first_layer", "disable"), default="enable",
+                        help="NNCF's overflow fix: 'enable' (default) gives dense convolutions 7-bit weights, which CPUs "
+                             "without VNNI (AVX2 laptops) compute without 16-bit saturation")
     parser.add_argument("--calib-crop", type=_positive, default=256, help="side of the square calibration crops (default 256)")
     parser.add_argument("--max-ssim-drop", type=float, default=0.005, help="largest allowed mean SSIM loss of INT8 vs FP32, absolute (default 0.005)")
     parser.add_argument("--guard", choices=("mean", "worst-level"), default="mean",
@@ -113,7 +123,8 @@ def main(args: argparse.Namespace) -> int:
     if args.max_ssim_drop < 0:
         print(f"edgesharp calibrate: note: --max-ssim-drop {args.max_ssim_drop:g} asks INT8 to beat FP32")
     opts = CalibrateOptions(
-        val_images=args.val_images, calib_images=args.calib_images,
+        val_images=args.val_images, calib_images=args.calib_images, val_split=args.val_split,
+        calib_split=args.calib_split, downscale=args.downscale, overflow_fix=args.overflow_fix,
         val_limit=args.val_limit, val_crop=args.val_crop, calib_crop=args.calib_crop,
         max_ssim_drop=args.max_ssim_drop, subset_size=args.subset_size, preset=args.preset,
         ignored_scope=list(args.ignored_scope), accuracy_control=args.accuracy_control, max_reverted=args.max_reverted,

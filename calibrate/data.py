@@ -16,8 +16,9 @@ import numpy as np
 
 from edge.errors import EdgesharpError
 from edge.imaging.degrade import LEVELS, SUBSETS, degrade_level, degrade_subset
-from edge.imaging.io import list_images, read_image
+from edge.imaging.io import read_image
 from edge.imaging.samples import package_photographs
+from edge.imaging.splits import downscale, split_files
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,15 @@ def packaged_images() -> list[tuple[str, np.ndarray]]:
     return images
 
 
-def folder_images(folder: str | os.PathLike, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    paths = list_images(folder)
+def folder_images(folder: str | os.PathLike, limit: int | None = None, split: str | None = None,
+                  downscale_by: float = 1.0) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB uint8) of the images in `folder`: only its `split` part ('train'/'val', `edge.imaging.splits`)
+    when given, each area-downscaled by `downscale_by`, the first `limit` of them."""
+    paths = split_files(folder, split)
     if not paths:
-        raise EdgesharpError(f"{folder}: no images found (looked for {', '.join(('png', 'jpg', 'bmp', 'tif', 'webp'))})")
-    return [(p.stem, read_image(p)) for p in paths[:limit]]
+        what = f"no images of the {split!r} split" if split else "no images"
+        raise EdgesharpError(f"{folder}: {what} found (looked for {', '.join(('png', 'jpg', 'bmp', 'tif', 'webp'))})")
+    return [(p.stem, downscale(read_image(p), downscale_by)) for p in paths[:limit]]
 
 
 def center_crop(img: np.ndarray, size: int | None) -> np.ndarray:

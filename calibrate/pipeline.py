@@ -31,6 +31,9 @@ FAILED_REPORT_SUFFIX = ".calibration-failed.json"
 class CalibrateOptions:
     val_images: Path | None = None
     calib_images: Path | None = None
+    val_split: str | None = None  # 'val'/'train': only that part of val_images (edge.imaging.splits)
+    calib_split: str | None = None  # likewise for calib_images
+    downscale: float = 1.0  # area-downscale every validation and calibration image by this factor
     val_limit: int | None = None
     val_crop: int | None = None
     calib_crop: int = 256
@@ -48,6 +51,7 @@ class CalibrateOptions:
     seed: int = 0
     guard: str = "mean"  # quantize.GUARDS: what max_ssim_drop bounds
     activation_range: str = "mean_minmax"  # quantize.ACTIVATION_RANGES
+    overflow_fix: str = "enable"  # quantize.OVERFLOW_FIXES
     # quantization-aware fine-tuning (calibrate.qat) instead of post-training INT8 when qat_steps > 0
     qat_steps: int = 0
     qat_lr: float = 5e-5
@@ -56,6 +60,10 @@ class CalibrateOptions:
     qat_crop: int = 128
     qat_schedule: str = "constant"
     qat_sensitivity: str | None = None  # a blur level: rank the quantizers after fine-tuning (calibrate.sensitivity)
+    # CPU kernel classes to guard (calibrate.classes): None = every class this CPU can run, [] = none
+    guard_classes: list[str] | None = None
+    below_input_tolerance: float = 0.0005  # SSIM an image may fall below its blurred input where FP32 does not
+    class_timing_s: float = 1.5  # seconds per timed round of each precision per class (0: no timing)
 
 
 @dataclass
@@ -127,24 +135,29 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
     out = Path(out)
     multiple = int(model.size_multiple)
     arch = str(getattr(model, "arch", info.get("arch", type(model).__name__)))
-    steps = _Steps(6 if opts.skip_ort_int8 else 7)
+    steps = _Steps((6 if opts.skip_ort_int8 else 7) + (opts.guard_classes != []))
     report: dict = {"arch": arch, "size_multiple": multiple, "options": _jsonable(asdict(opts)), "timings": steps.timings}
 
     def load_images():
-        val_src = data.folder_images(opts.val_images, opts.val_limit) if opts.val_images else data.packaged_images()[: opts.val_limit]
-        cal_src = data.folder_images(opts.calib_images) if opts.calib_images else data.packaged_images()
+        val_src = (data.folder_images(opts.val_images, opts.val_limit, opts.val_split, opts.downscale) if opts.val_images
+                   else data.packaged_images()[: opts.val_limit])
+        cal_src = (data.folder_images(opts.calib_images, None, opts.calib_split, opts.downscale) if opts.calib_images
+                   else data.packaged_images())
         val = data.validation_samples(val_src, opts.val_crop)
         calib = data.calibration_inputs(cal_src, opts.calib_crop, opts.subset_size, opts.seed, multiple)
         log.info("  validation: %d images x %d levels from %s; calibration: %d crops of %dx%d from %s",
                  len(val_src), len(LEVELS), opts.val_images or "packaged photographs", len(calib),
                  calib[0].shape[1], calib[0].shape[0], opts.calib_images or "packaged photographs")
-        return val, calib, cal_src
+        # full-size validation images for the class guard's large frames
+        large = (data.folder_images(opts.val_images, opts.val_limit, opts.val_split, 1.0)
+                 if opts.val_images and opts.downscale != 1 else val_src)
+        return val, calib, cal_src, (val_src, large)
 
     from train.models.export_form import bgr_native
 
     with tempfile.TemporaryDirectory(prefix="edgesharp-calibrate-") as scratch_dir, bundle_writer.BundleStaging(out) as stage:
         scratch = Path(scratch_dir)
-        val, calib, cal_src = steps.run("images: validation set and calibration crops", load_images)
+        val, calib, cal_src, guard_images = steps.run("images: validation set and calibration crops", load_images)
         report["data"] = {"validation_images": len(val) // len(LEVELS), "calibration_crops": len(calib),
                           "calibration_crop": list(calib[0].shape[:2]),
                           "validation_source": str(opts.val_images or "packaged"), "calibration_source": str(opts.calib_images or "packaged")}
@@ -190,7 +203,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         scores = steps.run("score: FP32 and FP16 on the validation set", do_score)
         report["scores"] = scores
         qopts = quantize.QuantizeOptions(opts.max_ssim_drop, opts.subset_size, opts.preset, list(opts.ignored_scope), opts.accuracy_control,
-                                        opts.max_reverted, opts.guard, opts.activation_range)
+                                        opts.max_reverted, opts.guard, opts.activation_range, opts.overflow_fix)
         try:
             if opts.qat_steps > 0:
                 qat_opts = qat.QATOptions(opts.qat_steps, opts.qat_lr, opts.qat_range_lr, opts.qat_batch, opts.qat_crop,
@@ -218,6 +231,18 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
             log.error("%s; nothing written to %s, report in %s", exc, out, path)
             return CalibrationResult(None, report, f"{exc} (report: {path})")
 
+        manifest_extra: dict = {}
+        if opts.guard_classes != []:
+            try:
+                manifest_extra = steps.run("guard: every precision under every CPU kernel class this machine runs",
+                                           _guard_classes, stage.path, opts, multiple, guard_images)
+            except quantize.GuardError as exc:
+                report.update(failure=str(exc), refused={**report["openvino_int8"], "kernel_classes": exc.report})
+                path = _write_failed_report(out, report)
+                log.error("%s; nothing written to %s, report in %s", exc, out, path)
+                return CalibrationResult(None, report, f"{exc} (report: {path})")
+            report["kernel_classes"] = manifest_extra["kernel_classes"]
+
         def do_write():
             if opts.slim:
                 for name in ("fp32.xml", "fp32.bin"):
@@ -225,15 +250,39 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
             report["file_bytes"] = _sizes_of(stage.path)
             manifest = _manifest(info, arch, multiple, facts["arch_config"], scores, report, opts)
             manifest.update(_complexity(model))
+            manifest.update(manifest_extra)
             return stage.commit(manifest, report)
 
         steps.run("bundle: hash, verify and swap into place", do_write)
     return CalibrationResult(out, report)
 
 
+def _guard_classes(folder: Path, opts: CalibrateOptions, multiple: int, guard_images) -> dict:
+    """Score the staged IRs under each CPU kernel class (calibrate.classes) and write the self-check frame;
+    GuardError if INT8 fails on any class. Returns the manifest's `kernel_classes` and `self_check` entries."""
+    from calibrate import classes
+
+    val_src, large = guard_images
+    provisional = {"size_multiple": multiple, "precisions": _precisions(opts)}
+    samples = classes.guard_samples(val_src, large)
+    reference, inputs = classes.reference_scores(folder, provisional, samples)
+    spec = classes.write_self_check(folder, provisional, samples)
+    result = classes.check_classes(folder, provisional, samples, reference, inputs, opts.max_ssim_drop,
+                                   opts.below_input_tolerance, opts.guard_classes, spec, opts.class_timing_s)
+    failed = classes.failed_classes(result, "int8")
+    if failed:
+        why = "; ".join(f"{n}: {', '.join(result['classes'][n]['precisions']['int8']['failures'])}" for n in failed)
+        raise quantize.GuardError(f"OpenVINO INT8 refused on CPU class {', '.join(failed)} ({why})", result)
+    return {"kernel_classes": result, "self_check": {**spec, "tolerance": classes.self_check_tolerance(result)}}
+
+
+def _precisions(opts: CalibrateOptions) -> dict:
+    return {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
+            "fp16": {"openvino": "fp16.xml"}, "int8": {"openvino": "int8.xml"}}
+
+
 def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: dict, report: dict, opts: CalibrateOptions) -> dict:
-    precisions = {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
-                  "fp16": {"openvino": "fp16.xml"}, "int8": {"openvino": "int8.xml"}}
+    precisions = _precisions(opts)
     drop = {"openvino": _drops(report["openvino_int8"])}
     ort_metrics = {"fp32": _levels(scores["onnxruntime_fp32"])}
     if "onnxruntime_int8" in report:

@@ -131,7 +131,9 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     model = quantized_student(reference, calib, opts, bgr)
     log.info("  quantization-aware: NNCF quantizers placed in %.0f s; fine-tuning %d steps of %d crops",
              time.perf_counter() - t0, qat.steps, qat.batch_size)
-    attempt["losses"] = fine_tune(model, reference, images, multiple, qat, bgr)
+    limits = half_range_limits(model, multiple) if opts.overflow_fix != "disable" else []
+    attempt["overflow_fix"] = opts.overflow_fix
+    attempt["losses"] = fine_tune(model, reference, images, multiple, qat, bgr, limits)
     if qat.sensitivity:
         attempt["sensitivity"] = quantizer_sensitivity(model, val, multiple, qat.sensitivity, bgr)
     int8 = to_openvino(model, multiple)
@@ -153,7 +155,7 @@ def quantized_student(reference, calib: list[np.ndarray], opts: QuantizeOptions,
         return nncf.quantize(copy.deepcopy(reference), calib_ds, subset_size=min(opts.subset_size, len(calib)),
                              preset=nncf.QuantizationPreset(opts.preset) if opts.preset else None,
                              ignored_scope=ignored_scope(scope, validate=False),
-                             advanced_parameters=advanced_parameters(opts.activation_range))
+                             advanced_parameters=advanced_parameters(opts.activation_range, opts.overflow_fix))
     except nncf.ValidationError as exc:
         raise settings_error(exc) from exc
 
@@ -167,9 +169,55 @@ def to_openvino(model, multiple: int):
     return ov.convert_model(model, example_input=torch.rand(1, 3, multiple * 4, multiple * 4), input=[(1, 3, -1, -1)])
 
 
-def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: bool) -> dict:
+def half_range_limits(model, multiple: int) -> list[tuple]:
+    """(weight, quantizer) of each dense convolution whose NNCF weight quantizer spans twice its weights' range (the
+    overflow fix): fine-tuning must keep such weights in the lower half of the levels, |integer| <= 64
+    (`calibrate.overflow`), or the fix is undone by training. Found by feeding the model once: a weight quantizer's
+    input is the weight parameter itself."""
+    import torch
+    from nncf.torch.quantization.layers import SymmetricQuantizer
+
+    params = {p.data_ptr(): p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1}  # dense conv weights
+    seen: dict[int, object] = {}
+
+    def note(module, args) -> None:  # a pre-hook that returns something replaces the module's inputs
+        if args and torch.is_tensor(args[0]):
+            seen.setdefault(args[0].data_ptr(), module)
+
+    handles = [m.register_forward_pre_hook(note) for m in model.modules() if isinstance(m, SymmetricQuantizer)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, multiple, multiple))
+    finally:
+        for h in handles:
+            h.remove()
+    pairs = []
+    for ptr, quantizer in seen.items():
+        weight = params.get(ptr)
+        if weight is None:
+            continue
+        level_high = float(quantizer.level_high)
+        # the half range: the weights' calibrated |max| rounds to about level_high / 2
+        if float((weight.detach().abs().amax(dim=(1, 2, 3)) / quantizer.scale.detach().flatten() * level_high).max()) <= 65.0:
+            pairs.append((weight, quantizer))
+    return pairs
+
+
+def project_half_range(limits: list[tuple]) -> None:
+    """Clamp each weight of `half_range_limits` to the scale at which it rounds to |integer| <= 64."""
+    import torch
+
+    from calibrate.overflow import SAFE_ABS_WEIGHT
+
+    with torch.no_grad():
+        for weight, quantizer in limits:
+            bound = quantizer.scale.detach().abs().reshape(-1, 1, 1, 1) * ((SAFE_ABS_WEIGHT + 0.49) / float(quantizer.level_high))
+            weight.copy_(torch.maximum(torch.minimum(weight, bound), -bound))
+
+
+def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: bool, limits: list | None = None) -> dict:
     """Train the quantized `model`'s weights (and ranges with `range_lr`) toward `reference`; the mean loss of
-    the first and the last `log_every` steps."""
+    the first and the last `log_every` steps. `limits` (`half_range_limits`) are projected after every step."""
     import torch
 
     weights, ranges = [], []
@@ -201,6 +249,8 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
         torch.nn.utils.clip_grad_norm_(weights, 1.0)
         opt.step()
         sched.step()
+        if limits:
+            project_half_range(limits)
         recent = (recent + [loss.item()])[-window:]
         if step == window:
             first = float(np.mean(recent))

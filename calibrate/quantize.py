@@ -17,6 +17,7 @@ import numpy as np
 
 from calibrate.data import Sample, to_model_input
 from calibrate.evaluate import sample_ssim, score
+from calibrate.overflow import overflow_report
 from calibrate.runners import bgr_as_rgb, openvino_runner
 from edge.backends.openvino_core import off_main_thread
 from edge.errors import EdgesharpError
@@ -47,7 +48,13 @@ class QuantizeOptions:
     max_reverted: int | None = None  # accuracy control: most layers NNCF may revert to float (None: all)
     guard: str = "mean"  # one of GUARDS
     activation_range: str = "mean_minmax"  # one of ACTIVATION_RANGES
+    overflow_fix: str = "enable"  # one of OVERFLOW_FIXES
 
+
+# NNCF's overflow fix (calibrate.overflow): "enable" gives every dense convolution 7-bit weights, so the model
+# computes the same on CPUs without VNNI (AVX2 laptops) as with it; "first_layer" (NNCF's default) and "disable"
+# leave 8-bit weights that saturate there.
+OVERFLOW_FIXES = ("enable", "first_layer", "disable")
 
 # How NNCF sets a per-tensor activation range from the calibration crops: "mean_minmax" (its default) averages
 # each crop's min and max, which clips the largest activations when a few crops (heavy blur) drive them;
@@ -55,16 +62,20 @@ class QuantizeOptions:
 ACTIVATION_RANGES = ("mean_minmax", "minmax")
 
 
-def advanced_parameters(activation_range: str):
-    """NNCF's AdvancedQuantizationParameters for `activation_range`, or None for NNCF's defaults."""
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+def advanced_parameters(activation_range: str, overflow_fix: str = "enable"):
+    """NNCF's AdvancedQuantizationParameters for `activation_range` and `overflow_fix`."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     if activation_range not in ACTIVATION_RANGES:
         raise EdgesharpError(f"unknown activation range {activation_range!r}; choose one of {', '.join(ACTIVATION_RANGES)}")
-    if activation_range == "mean_minmax":
-        return None
-    return AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    if overflow_fix not in OVERFLOW_FIXES:
+        raise EdgesharpError(f"unknown overflow fix {overflow_fix!r}; choose one of {', '.join(OVERFLOW_FIXES)}")
+    fixes = {"enable": OverflowFix.ENABLE, "first_layer": OverflowFix.FIRST_LAYER, "disable": OverflowFix.DISABLE}
+    params = AdvancedQuantizationParameters(overflow_fix=fixes[overflow_fix])
+    if activation_range == "minmax":
+        params.activations_range_estimator_params = RangeEstimatorParametersSet.MINMAX
+    return params
 
 
 def ignored_scope(entries: list[str], validate: bool = True):
@@ -177,8 +188,9 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
     method = "accuracy_control" if opts.accuracy_control else "plain"
     attempt = {"method": method, "preset": opts.preset or "default", "subset_size": subset,
                "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
-               "max_reverted": opts.max_reverted, "activation_range": opts.activation_range}
-    advanced = advanced_parameters(opts.activation_range)
+               "max_reverted": opts.max_reverted, "activation_range": opts.activation_range,
+               "overflow_fix": opts.overflow_fix}
+    advanced = advanced_parameters(opts.activation_range, opts.overflow_fix)
     try:
         if opts.accuracy_control:
             passes = []
@@ -226,12 +238,16 @@ def judge(int8, runner, fp32: dict, val: list[Sample], multiple: int, opts: Quan
     drop = max(per_level.values()) if opts.guard == "worst-level" else fp32["mean_ssim"] - int8_score["mean_ssim"]
     quantizers = count_quantizers(int8)
     attempt.update(reached_drop=drop, quantizers=quantizers, reverted=list(reverted))
-    report = {
+    overflow = overflow_report(int8)
+    report = {"overflow": overflow,
         "fp32": fp32, "int8": int8_score, "ssim_drop": drop,
         "ssim_drop_per_level": per_level, "guard": opts.guard,
         "max_ssim_drop": opts.max_ssim_drop, "quantizers": quantizers, "reverted_layers": attempt["reverted"],
         "attempts": [attempt], "seconds": seconds, "passed": False,
     }
+    log.info("  overflow: %d quantized dense convolutions, largest |weight| %d (%s without VNNI)",
+             overflow["quantized_dense_convolutions"], overflow["max_abs_weight"],
+             "safe" if overflow["safe"] else f"{len(overflow['unsafe'])} may saturate")
     log.info("  openvino int8: mean SSIM %.4f vs fp32 %.4f, %s drop %.5f (limit %g), %d quantizers, %d layers reverted",
              int8_score["mean_ssim"], fp32["mean_ssim"], opts.guard, drop, opts.max_ssim_drop, quantizers, len(attempt["reverted"]))
     if quantizers == 0:

@@ -1,6 +1,6 @@
 """The Python API: `from edge import Sharpener`.
 
-    with Sharpener() as sharpener:                  # the shipped default model, OpenVINO, INT8
+    with Sharpener() as sharpener:                  # the shipped default model, OpenVINO, the precision right here
         sharp = sharpener.enhance(frame)            # u8 HxWx3, BGR by default (color="rgb" for RGB)
         for out in sharpener.stream(frames):        # pipelined, several frames in flight, order kept
             ...
@@ -39,7 +39,7 @@ class Sharpener:
         self,
         model: str | Path | None = None,
         backend: str = "openvino",
-        precision: str = "int8",
+        precision: str = "auto",
         strength: float = 1.0,
         color: str = "bgr",
         requests: int | None = None,
@@ -122,8 +122,8 @@ class Sharpener:
                 self.backend.set_callback(None)
 
     def describe(self) -> dict:
-        return {"model": str(self.bundle.path), "name": self.bundle.name, "precision": self.precision,
-                **self.backend.describe()}
+        return {"model": str(self.bundle.path), "name": self.bundle.name, **self.backend.describe(),
+                "precision": self.precision}
 
     def close(self) -> None:
         self.backend.close()

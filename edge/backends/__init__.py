@@ -1,7 +1,10 @@
 """Inference backends behind one interface (`InferenceBackend`): OpenVINO (default) and ONNX Runtime.
 
-`open_backend(bundle, "openvino", "int8", ...)` picks the bundle's file for the backend and precision,
-falling back (with a warning) to the best precision the bundle has, and builds the backend.
+`open_backend(bundle, "openvino", "auto", ...)` resolves `auto` to the precision that is correct and fastest on
+this CPU's kernel class (`edge.backends.precision_choice`), picks the bundle's file for the backend and precision
+(falling back, with a warning, to the nearest precision the bundle has), builds the backend and runs the bundle's
+self-check frame through it (`edge.backends.self_check`): a chosen precision that does not reproduce FP32 there
+is replaced by the next one, with one warning; a forced one is kept, with the warning.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ log = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("openvino", "onnxruntime")
 PRECISION_NAMES = ("int8", "fp16", "fp32")
+AUTO = "auto"
+PRECISION_CHOICES = (AUTO, *PRECISION_NAMES)
 # fastest first: what to fall back to when the requested precision is missing
 # what stands in for a precision a bundle lacks, nearest first (a slim bundle ships FP16 for OpenVINO FP32)
 FALLBACK = {"fp32": ("fp16", "int8"), "fp16": ("fp32", "int8"), "int8": ("fp16", "fp32")}
+# what `auto` tries next when the start-up self-check refuses a precision: only more exact ones
+SELF_CHECK_FALLBACK = {"int8": ("fp16", "fp32"), "fp16": ("fp32",), "fp32": ()}
 
-__all__ = ["BACKEND_NAMES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
+__all__ = ["AUTO", "BACKEND_NAMES", "PRECISION_CHOICES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
            "openvino_precision_config", "pad_to_multiple", "select_precision"]
 
 
@@ -29,11 +36,13 @@ def select_precision(bundle, backend: str, precision: str) -> str:
     if backend not in BACKEND_NAMES:
         raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     if precision not in PRECISION_NAMES:
-        raise EdgesharpError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_NAMES)}")
+        raise EdgesharpError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if bundle.has(backend, precision):
         return precision
     for candidate in FALLBACK[precision]:
         if bundle.has(backend, candidate):
+            if backend == "openvino" and (precision, candidate) == ("fp32", "fp16"):
+                return candidate  # a slim bundle: FP32 runs the FP16 IR in f32 (open_backend asks for f32)
             log.warning("%s has no %s model for %s; using %s instead", bundle.path, precision, backend, candidate)
             return candidate
     raise EdgesharpError(f"{bundle.path}: no model file for the {backend} backend in this bundle")
@@ -52,16 +61,82 @@ def openvino_precision_config(precision: str) -> dict[str, str]:
     return {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {}
 
 
-def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **options: Any) -> InferenceBackend:
-    """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor."""
-    requested, precision = precision, select_precision(bundle, backend, precision)
-    path = bundle.model_path(backend, precision)
+def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_check: bool = True,
+                 **options: Any) -> InferenceBackend:
+    """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor.
+
+    The backend's `precision`, `precision_requested`, `precision_reason` and `self_check` attributes say what was
+    chosen and why (`describe()` includes them)."""
+    if backend not in BACKEND_NAMES:
+        raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
+    requested, reason, cpu_class = precision, None, None
+    if precision == AUTO:
+        from edge.backends.precision_choice import choose
+
+        choice = choose(bundle, backend)
+        precision, reason, cpu_class = choice.precision, choice.reason, choice.cpu_class
+    if not _serves(bundle, backend, precision):
+        precision = select_precision(bundle, backend, precision)  # the nearest it has, with a warning (or an error)
+    candidates = [precision]
+    if requested == AUTO:  # a self-check failure falls back to the more exact precisions the bundle serves
+        candidates += [p for p in SELF_CHECK_FALLBACK[precision] if _serves(bundle, backend, p)]
+    check: dict | None = None
+    for i, p in enumerate(candidates):
+        instance = _build(bundle, backend, p, requested, dict(options))
+        if not self_check:
+            break
+        check = _self_check(instance, bundle, p)
+        if check is None or check["passed"]:
+            break
+        last = i == len(candidates) - 1
+        action = ("kept, as --precision forced it" if requested != AUTO else
+                  "no other precision is left" if last else f"falling back to {candidates[i + 1]}")
+        log.warning("%s: %s on this CPU gives a mean error of %.2f levels on the bundle's self-check frame "
+                    "(tolerance %.2f): %s", bundle.path, p, check["error"], check["tolerance"], action)
+        if requested != AUTO:
+            break
+        if last:
+            instance.close()
+            raise EdgesharpError(f"{bundle.path}: no precision of this bundle reproduces its FP32 reference on this CPU "
+                                 f"(self-check); the bundle or the runtime is broken")
+        instance.close()
+        reason = f"{reason or p}; {p} failed the start-up self-check here"
+    instance.precision_requested = requested
+    instance.precision_reason = reason or f"forced by --precision {requested}"
+    instance.cpu_class = cpu_class
+    instance.self_check = check
+    return instance
+
+
+def _serves(bundle, backend: str, precision: str) -> bool:
+    """Whether the bundle computes `precision` on `backend` (OpenVINO runs FP32 on the FP16 IR of a slim bundle)."""
+    if bundle.has(backend, precision):
+        return True
+    return backend == "openvino" and precision == "fp32" and bundle.has(backend, "fp16")
+
+
+def _self_check(instance: InferenceBackend, bundle, precision: str) -> dict | None:
+    import time
+
+    from edge.backends.self_check import passes
+
+    t0 = time.perf_counter()
+    ok, error, tolerance = passes(instance, bundle)
+    if error is None:
+        return None
+    return {"precision": precision, "passed": ok, "error": round(error, 4), "tolerance": tolerance,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _build(bundle, backend: str, precision: str, requested: str, options: dict) -> InferenceBackend:
+    """The backend computing in `precision`: its own file, or, for FP32 on OpenVINO, the FP16 IR run in f32."""
+    file_precision = select_precision(bundle, backend, precision)
+    path = bundle.model_path(backend, file_precision)
     if backend == "openvino":
         from edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
-        # an FP32 request served by FP16 weights still computes in f32
-        hint = openvino_precision_config("fp32" if requested == "fp32" else precision)
+        hint = openvino_precision_config("fp32" if precision == "fp32" else file_precision)
         ov_options["config"] = {**hint, **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:
@@ -76,5 +151,6 @@ def open_backend(bundle, backend: str = "openvino", precision: str = "int8", **o
             path, bundle.size_multiple, input_name=contract.get("input"), output_name=contract.get("output"),
             **{k: v for k, v in options.items() if k in allowed},
         )
-    instance.precision = precision
+    # FP32 served by the FP16 IR still computes in f32
+    instance.precision = "fp32" if precision == "fp32" and backend == "openvino" else file_precision
     return instance

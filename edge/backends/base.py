@@ -110,7 +110,14 @@ class InferenceBackend(ABC):
 
     def describe(self) -> dict:
         """Settings worth logging and saving with statistics."""
-        return {"backend": self.name, "requests": self.num_requests, "size_multiple": self.size_multiple}
+        info = {"backend": self.name, "requests": self.num_requests, "size_multiple": self.size_multiple}
+        info.update(self.describe_choice())
+        return info
+
+    def describe_choice(self) -> dict:
+        """The precision, what was asked for, why, and the start-up self-check (set by `open_backend`)."""
+        keys = ("precision", "precision_requested", "precision_reason", "cpu_class", "self_check")
+        return {k: getattr(self, k) for k in keys if getattr(self, k, None) is not None}
 
     def infer(self, frame: np.ndarray) -> np.ndarray:
         """Synchronous single-frame inference (for scripts and tests; the pipeline uses submit)."""

@@ -217,7 +217,7 @@ class OpenVINOBackend(InferenceBackend):
             self._active = None
 
     def describe(self) -> dict:
-        info = super().describe() if self._num_requests else {"backend": self.name}
+        info = super().describe() if self._num_requests else {"backend": self.name, **self.describe_choice()}
         info.update(model=str(self.model_path), device=self.device, hint=self.hint,
                     config={k: str(v) for k, v in self._config.items()})
         if self._active is not None:

@@ -33,8 +33,9 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
                    help="model bundle folder (default: the shipped model in edge/models/default)")
     g.add_argument("--backend", choices=["openvino", "onnxruntime"], default="openvino",
                    help="inference backend (default: openvino)")
-    g.add_argument("--precision", choices=["int8", "fp16", "fp32"], default="int8",
-                   help="model precision; falls back to the best one the bundle has (default: int8)")
+    g.add_argument("--precision", choices=["auto", "int8", "fp16", "fp32"], default="auto",
+                   help="model precision (default: auto, the one the bundle's guard found correct and fastest on this "
+                        "CPU's kernel class; the choice and its reason are logged first); int8/fp16/fp32 force one")
     g.add_argument("--requests", type=int, default=None,
                    help="frames in flight (OpenVINO infer requests / ONNX Runtime workers; default: the device's "
                         "optimum, for a live source with one OpenVINO request to spare)")
@@ -66,7 +67,8 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
     elif args.streams is not None or args.cache_dir is not None or args.hint is not None:
         log.warning("--hint/--streams/--cache-dir apply to the openvino backend only; ignored")
     backend = open_backend(bundle, args.backend, args.precision, **options)
-    log.info("model %s (%s) on %s, %s", bundle.name, bundle.path, args.backend, backend.precision)
+    log.info("model %s (%s) on %s, %s: %s", bundle.name, bundle.path, args.backend, backend.precision,
+             backend.precision_reason)
     return bundle, backend
 
 

@@ -115,11 +115,16 @@ def build_test_bundle(
     size_multiple: int = 8,
     precisions: tuple[str, ...] = ("fp32", "fp16"),
     with_onnx: bool = True,
+    int8_amount: float | None = None,
+    self_check: bool = False,
+    extra_manifest: dict | None = None,
 ) -> Path:
     """Write a complete bundle folder (manifest.json, IR per precision, model.onnx) and return it.
 
     "int8" in `precisions` writes an FP32-weight IR under int8.xml: the runtime cannot tell and the tests
-    only need the file layout; real INT8 comes from calibrate/.
+    only need the file layout; real INT8 comes from calibrate/. `int8_amount` builds that IR with another
+    sharpening amount: a model that computes something else, as a damaged or saturating INT8 would.
+    `self_check` adds the start-up self-check frame (a test image) and its FP32 output, tolerance 2.5 levels (bf16 CPUs run this float net 1.3 levels off).
     """
     import openvino as ov
 
@@ -128,15 +133,25 @@ def build_test_bundle(
     ir = embed_pre_post(build_float_model(amount, size_multiple))
     entries: dict[str, dict[str, str]] = {}
     for precision in precisions:
-        ov.save_model(ir, out / f"{precision}.xml", compress_to_fp16=(precision == "fp16"))
+        model = ir
+        if precision == "int8" and int8_amount is not None:
+            model = embed_pre_post(build_float_model(int8_amount, size_multiple))
+        ov.save_model(model, out / f"{precision}.xml", compress_to_fp16=(precision == "fp16"))
         entries[precision] = {"openvino": f"{precision}.xml"}
+    if self_check:
+        import cv2
+
+        rng = np.random.default_rng(7)
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8), (0, 0), 1.5)
+        cv2.imwrite(str(out / "self_check_input.png"), frame)
+        cv2.imwrite(str(out / "self_check_fp32.png"), reference_output(frame, amount, size_multiple))
     if with_onnx:
         build_onnx(out / "model.onnx", amount, size_multiple)
         entries.setdefault("fp32", {})["onnxruntime"] = "model.onnx"
     files = {
         p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
         for p in sorted(out.iterdir())
-        if p.suffix in (".xml", ".bin", ".onnx")
+        if p.suffix in (".xml", ".bin", ".onnx", ".png")
     }
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -155,6 +170,9 @@ def build_test_bundle(
         "versions": {"openvino": ov.__version__},
         "created": "1970-01-01T00:00:00Z",
     }
+    if self_check:
+        manifest["self_check"] = {"input": "self_check_input.png", "output": "self_check_fp32.png", "tolerance": 2.5}
+    manifest.update(extra_manifest or {})
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (out / "calibration_report.json").write_text(json.dumps({"note": "test bundle, not calibrated"}))
     return out

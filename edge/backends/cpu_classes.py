@@ -1,0 +1,150 @@
+"""CPU kernel classes: which family of oneDNN kernels OpenVINO's CPU plugin will run a model with here.
+
+A model that is right on one class can be wrong on another: without VNNI, INT8 convolutions add pairs of
+products in 16 bits with saturation (`calibrate.overflow`); with AVX512_BF16 or AMX, OpenVINO runs float
+layers in bfloat16 by default. `edgesharp calibrate` scores a bundle under every class it can run here and
+records the result per class in the manifest; `detect()` tells the runtime which class this CPU is.
+
+The CPU's features come from /proc/cpuinfo where it exists (Linux: every flag, AVX-VNNI and AMX included),
+else from NumPy's runtime dispatch table (CPUID, on every OS: AVX2, AVX-512, AVX512-VNNI, AVX512-BF16, and
+AVX512-FP16, which only CPUs with AMX have). NumPy has no AVX-VNNI entry, so on Windows an Alder Lake or later
+laptop reads as `avx2`: it gets that class's choice, which is correct there too, if not always the fastest.
+oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`, the benchmarks' `--isa-cap`) lowers the class as it lowers
+the kernels.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from edge.backends.openvino_core import cpuinfo, isa_cap
+
+
+@dataclass(frozen=True)
+class KernelClass:
+    name: str
+    onednn_isa: str  # the ONEDNN_MAX_CPU_ISA level that runs this class on a bigger CPU
+    flags: tuple[str, ...]  # /proc/cpuinfo flags a CPU of this class has
+    int8_vnni: bool  # INT8 products accumulate in 32 bits (no saturation)
+    bf16: bool  # OpenVINO runs float layers in bfloat16 unless asked for f32
+    examples: str
+
+
+_AVX2 = ("avx2", "fma")
+_AVX512 = _AVX2 + ("avx512f", "avx512bw", "avx512vl", "avx512dq")
+
+KERNEL_CLASSES: tuple[KernelClass, ...] = (
+    KernelClass("avx2", "AVX2", _AVX2, False, False, "Intel Core 4th-10th gen laptops, AMD Zen 1-3"),
+    KernelClass("avx2-vnni", "AVX2_VNNI", _AVX2 + ("avx_vnni",), True, False, "Intel Core 12th gen (Alder Lake) and later"),
+    KernelClass("avx512", "AVX512_CORE", _AVX512, False, False, "Skylake-SP/X Xeons and desktops"),
+    KernelClass("avx512-vnni", "AVX512_CORE_VNNI", _AVX512 + ("avx512_vnni",), True, False,
+                "Ice Lake and Tiger Lake laptops, Cascade Lake Xeons"),
+    KernelClass("avx512-bf16", "AVX512_CORE_BF16", _AVX512 + ("avx512_vnni", "avx512_bf16"), True, True,
+                "AMD Zen 4 and 5, Cooper Lake Xeons"),
+    KernelClass("amx", "AVX512_CORE_AMX", _AVX512 + ("avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8"), True, True,
+                "Sapphire Rapids and later Xeons"),
+)
+BY_NAME = {k.name: k for k in KERNEL_CLASSES}
+_ALL = frozenset(BY_NAME)
+# the classes each oneDNN cap admits (its instruction-set bits include theirs; AVX-VNNI is not part of AVX-512)
+_CAP_ADMITS = {
+    "SSE41": frozenset(), "AVX": frozenset(), "AVX2": frozenset({"avx2"}),
+    "AVX2_VNNI": frozenset({"avx2", "avx2-vnni"}), "AVX2_VNNI_2": frozenset({"avx2", "avx2-vnni"}),
+    "AVX512_CORE": frozenset({"avx2", "avx512"}), "AVX512_CORE_VNNI": frozenset({"avx2", "avx512", "avx512-vnni"}),
+    "AVX512_CORE_BF16": frozenset({"avx2", "avx512", "avx512-vnni", "avx512-bf16"}),
+    "AVX512_CORE_FP16": _ALL - {"amx"}, "AVX10_1_512": _ALL - {"amx"},
+    "AVX512_CORE_AMX": _ALL, "AVX512_CORE_AMX_FP16": _ALL, "AVX10_1_512_AMX": _ALL, "AVX10_1_512_AMX_FP16": _ALL,
+}
+# preference when a CPU qualifies for several (a Sapphire Rapids has AVX-VNNI, AVX512-VNNI and AMX)
+_PREFERENCE = ("amx", "avx512-bf16", "avx512-vnni", "avx2-vnni", "avx512", "avx2")
+
+# NumPy's CPU feature names -> /proc/cpuinfo flags
+_NUMPY_FLAGS = {"AVX2": ("avx2",), "FMA3": ("fma",), "AVX512F": ("avx512f",), "AVX512BW": ("avx512bw",),
+                "AVX512VL": ("avx512vl",), "AVX512DQ": ("avx512dq",), "AVX512VNNI": ("avx512_vnni",),
+                "AVX512BF16": ("avx512_bf16",), "AVX512FP16": ("amx_tile", "amx_int8")}
+
+
+@dataclass(frozen=True)
+class Detected:
+    kernel_class: KernelClass | None  # None: not an x86 CPU oneDNN's x86 kernels run on
+    cpu_class: KernelClass | None  # the class without the cap
+    source: str  # where the flags came from
+    cap: str | None
+
+    @property
+    def name(self) -> str:
+        return self.kernel_class.name if self.kernel_class else "other"
+
+    def describe(self) -> str:
+        if self.kernel_class is None:
+            return f"CPU class other ({platform.machine() or 'unknown'}; flags from {self.source})"
+        capped = f", capped from {self.cpu_class.name} by ONEDNN_MAX_CPU_ISA={self.cap}" if self.cap and self.cpu_class != self.kernel_class else ""
+        return f"CPU class {self.kernel_class.name}{capped} (flags from {self.source})"
+
+
+def _numpy_flags() -> set[str] | None:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # NumPy 1.x
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return None
+    flags: set[str] = set()
+    for name, mapped in _NUMPY_FLAGS.items():
+        if features.get(name):
+            flags.update(mapped)
+    return flags
+
+
+def cpu_flags() -> tuple[set[str], str]:
+    """(flags, source): /proc/cpuinfo's flags on Linux, else NumPy's CPUID-based feature table."""
+    flags = cpuinfo().get("flags", "").split()
+    if flags:
+        return set(flags), "/proc/cpuinfo"
+    from_numpy = _numpy_flags()
+    if from_numpy is not None:
+        return from_numpy, "NumPy's CPU feature detection"
+    return set(), "nothing (no /proc/cpuinfo, no NumPy feature table)"
+
+
+def class_of_flags(flags: set[str]) -> KernelClass | None:
+    """The best class whose flags `flags` holds; None when not even AVX2 (or not x86)."""
+    for name in _PREFERENCE:
+        if set(BY_NAME[name].flags) <= flags:
+            return BY_NAME[name]
+    return None
+
+
+def capped(cls: KernelClass | None, flags: set[str], cap: str | None) -> KernelClass | None:
+    """The class oneDNN runs under the ISA cap `cap` on a CPU with `flags` whose own class is `cls`."""
+    if cls is None or cap is None or cap not in _CAP_ADMITS:
+        return cls
+    for name in _PREFERENCE:
+        if name in _CAP_ADMITS[cap] and set(BY_NAME[name].flags) <= flags:
+            return BY_NAME[name]
+    return None
+
+
+def detect(flags: set[str] | None = None, source: str | None = None, cap: str | None = "env") -> Detected:
+    """This CPU's kernel class (or the one given by `flags`), lowered by the ISA cap (`cap="env"`: from the
+    environment)."""
+    if flags is None:
+        flags, source = cpu_flags()
+    if cap == "env":
+        cap = isa_cap()
+    machine = platform.machine().lower()
+    x86 = machine in ("x86_64", "amd64", "i686", "i386", "x86") or bool(flags & {"avx2", "sse4_2"})
+    cls = class_of_flags(flags) if x86 else None
+    return Detected(capped(cls, flags, cap), cls, source or "given flags", cap)
+
+
+def runnable_classes(flags: set[str] | None = None) -> list[KernelClass]:
+    """The classes this CPU can run, natively or under an ISA cap, in KERNEL_CLASSES order."""
+    if flags is None:
+        flags, _ = cpu_flags()
+    top = class_of_flags(flags)
+    if top is None:
+        return []
+    return [k for k in KERNEL_CLASSES if capped(top, flags, k.onednn_isa) == k]
