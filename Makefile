@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-all demo test lint default-model pareto
+.PHONY: install install-all demo test lint default-model default-bundle pareto
 
 install:            ## runtime only: OpenVINO, OpenCV, numpy, psutil (seconds on a laptop)
 	$(PIP) install -e .
@@ -24,23 +24,34 @@ lint:
 # `edgesharp calibrate --qat-sensitivity heavy`; MODEL_CARD.md, v10)
 DEFAULT_FLOAT_NODES = 0/add/8 0/add/9 0/add/11 0/conv2d/3 1/pixel_shuffle/3 ending/conv2d/0 shuffle/pixel_shuffle/0
 
-# The shipped default model (v10), from nothing but what installed packages provide (about 2 h 20 min on 2 cores):
-# teacher on ground truth (mixed, then clean blur; 7,200 steps, 31 min) and 7,200 more from its own weights (31 min),
-# real-time student `nafnet-rt-s2` distilled from the first teacher (10,000 steps, 31 min; v8 ended here) and 10,000
-# more from its own weights by the continued teacher (42 min with a Kodak24 run beside it for 7; 34 at its own rate), INT8 by 2,000 steps of quantization-aware fine-tuning
-# with the tensors above kept float, under a 0.006 SSIM guard on every level (11 min; post-training INT8 of the first
-# v8 run lost 0.037 at heavy blur; v9, all quantized, 0.0078),
-# Kodak24 and GoPro check (MODEL_CARD.md).
+# Photos for the default's calibration: the validation split (edge/imaging/splits.py) is the guard set, the
+# rest the calibration and fine-tuning crops, both area-downscaled x2 (the photos are softer than their grid)
+DATA ?= ../shared/data/train_photos
+
+# The shipped default model, from nothing but what installed packages provide (MODEL_CARD.md has the times):
+# teacher on ground truth (mixed, then clean blur) and again from its own weights, real-time student `nafnet-rt-s2`
+# distilled from it and again from its own weights by the continued teacher, then INT8 by 2,000 steps of
+# quantization-aware fine-tuning with NNCF's overflow fix (7-bit weights in every dense convolution, so CPUs
+# without VNNI compute what VNNI CPUs do) and the tensors above kept float, under a 0.006 SSIM guard on every
+# level, every guard group and every CPU kernel class this machine runs (calibrate/classes.py), then the
+# Kodak24 and GoPro check.
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default-teacher-continue.yaml $(if $(wildcard runs/default-teacher2/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
 	edgesharp train train/configs/default-continue.yaml $(if $(wildcard runs/default-student2/last.pt),--resume)
-	edgesharp calibrate runs/default-student2/last.pt --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
-		--max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000 \
-		--ignored-scope $(DEFAULT_FLOAT_NODES)
+	$(MAKE) default-bundle CHECKPOINT=runs/default-student2/last.pt
 	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher2/last.pt \
 		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
+
+# The calibration step alone, from a student checkpoint (`python -m calibrate.recover edge/models/default
+# runs/recovered/last.pt` rebuilds one from the shipped bundle's ONNX file): about 25 min on 2 cores.
+CHECKPOINT ?= runs/default-student2/last.pt
+default-bundle:
+	edgesharp calibrate $(CHECKPOINT) --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
+		--max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000 \
+		--val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2 \
+		--ignored-scope $(DEFAULT_FLOAT_NODES)
 
 # The real-time student study (issue 8): each candidate trained with train/configs/pareto.yaml (same data,
 # teacher, phases and 2,500 steps), calibrated the same way (plain NNCF INT8, preset mixed, 0.01 guard: NNCF's

@@ -80,6 +80,8 @@ def _add_quality(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=int, help="use only the first N images")
     g.add_argument("--max-side", type=int, help="centre-crop images to at most N x N pixels")
     g.add_argument("--seed", type=int, default=0, help="degradation seed (default 0)")
+    g.add_argument("--exposure", type=float, default=1.0,
+                   help="multiply the sharp images' 8-bit values by this before blurring (0.5: a dim room; default 1)")
     g.add_argument("--no-sheet", action="store_true", help="skip the comparison sheet PNG")
 
 
@@ -151,7 +153,7 @@ def quality_config(args, models: list[Path], out: Path):
     cfg = QualityConfig(
         models=models, images=args.images, pairs=args.pairs, teacher=args.teacher, levels=args.levels,
         backends=[b for b in args.backends if b != "pytorch"], precisions=args.precisions, limit=args.limit,
-        max_side=args.max_side, seed=args.seed, sheet=None if args.no_sheet else out / "comparison_sheet.png",
+        max_side=args.max_side, seed=args.seed, exposure=args.exposure, sheet=None if args.no_sheet else out / "comparison_sheet.png",
     )
     if args.quick:
         cfg.limit = min(cfg.limit or 2, 2)

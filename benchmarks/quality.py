@@ -45,6 +45,7 @@ class QualityConfig:
     limit: int | None = None
     max_side: int | None = None
     seed: int = 0
+    exposure: float = 1.0  # scale the sharp images' 8-bit values first (0.5: a dim room)
     reference_unsharp: bool = True
     sheet: Path | None = None
     crop: int = 96
@@ -141,6 +142,10 @@ def degraded_sets(cfg: QualityConfig) -> dict[str, list[Sample]]:
         from edge.imaging.degrade import degrade_level
 
         sharp = load_sharp_images(cfg.images, cfg.limit, cfg.max_side)
+        if cfg.exposure != 1.0:
+            if not 0 < cfg.exposure <= 1:
+                raise EdgesharpError(f"--exposure must be in (0, 1], got {cfg.exposure}")
+            sharp = [Sample(s.name, np.round(s.sharp.astype(np.float32) * cfg.exposure).astype(np.uint8)) for s in sharp]
         for level in cfg.levels:
             if level not in LEVELS:
                 raise EdgesharpError(f"unknown blur level {level!r}; choose from {', '.join(LEVELS)}")

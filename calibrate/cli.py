@@ -98,6 +98,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qat-crop", type=_positive, default=128, help="side of the fine-tuning crops (default 128)")
     parser.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant",
                         help="learning rate over --qat-steps: constant, or cosine decay to 0 (default constant)")
+    parser.add_argument("--int8-optional", action="store_true",
+                        help="a refused INT8 leaves a float-only bundle (the refusal recorded in its manifest) instead of "
+                             "no bundle; --precision auto then runs the float model")
+    parser.add_argument("--qat-photometric", type=float, default=0.0, metavar="SHARE",
+                        help="share of fine-tuning crops made dimmer (exposure x0.3-1) or flatter (contrast x0.35-1) "
+                             "first, so INT8 also holds on dim webcam frames (default 0)")
     parser.add_argument("--qat-sensitivity", choices=("heavy", "medium", "low"), metavar="LEVEL",
                         help="after --qat-steps, switch each quantizer off in turn and rank them by the SSIM they cost at "
                              "this blur level (calibration_report.json, 'sensitivity'; about 4 s per quantizer on the "
@@ -131,7 +137,8 @@ def main(args: argparse.Namespace) -> int:
         skip_ort_int8=args.skip_ort_int8, slim=args.slim, sizes=list(args.sizes), name=args.name, seed=args.seed,
         guard=args.guard, activation_range=args.activation_range, qat_steps=args.qat_steps, qat_lr=args.qat_lr,
         qat_range_lr=args.qat_range_lr, qat_batch=args.qat_batch, qat_crop=args.qat_crop,
-        qat_schedule=args.qat_schedule, qat_sensitivity=args.qat_sensitivity,
+        qat_schedule=args.qat_schedule, qat_sensitivity=args.qat_sensitivity, qat_photometric=args.qat_photometric,
+        int8_optional=args.int8_optional,
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))

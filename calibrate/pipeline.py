@@ -59,11 +59,14 @@ class CalibrateOptions:
     qat_batch: int = 8
     qat_crop: int = 128
     qat_schedule: str = "constant"
+    qat_photometric: float = 0.0  # share of fine-tuning crops made dimmer or flatter first (calibrate.qat)
     qat_sensitivity: str | None = None  # a blur level: rank the quantizers after fine-tuning (calibrate.sensitivity)
     # CPU kernel classes to guard (calibrate.classes): None = every class this CPU can run, [] = none
     guard_classes: list[str] | None = None
-    below_input_tolerance: float = 0.0005  # SSIM an image may fall below its blurred input where FP32 does not
+    below_input_tolerance: float = 0.0005  # calibrate.classes.BELOW_INPUT_TOLERANCE
     class_timing_s: float = 1.5  # seconds per timed round of each precision per class (0: no timing)
+    # a refused INT8 leaves the bundle float-only (recorded in the manifest) instead of writing no bundle
+    int8_optional: bool = False
 
 
 @dataclass
@@ -207,7 +210,8 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
         try:
             if opts.qat_steps > 0:
                 qat_opts = qat.QATOptions(opts.qat_steps, opts.qat_lr, opts.qat_range_lr, opts.qat_batch, opts.qat_crop,
-                                          opts.seed, schedule=opts.qat_schedule, sensitivity=opts.qat_sensitivity)
+                                          opts.seed, schedule=opts.qat_schedule, sensitivity=opts.qat_sensitivity,
+                                          photometric=opts.qat_photometric)
                 int8_model, report["openvino_int8"] = steps.run(
                     "quantize: OpenVINO INT8 with NNCF (quantization-aware fine-tuning)", qat.quantize_aware,
                     bgr_model if bgr_model is not None else model, float_model, calib, cal_src, val, multiple, qopts, qat_opts,
@@ -226,22 +230,26 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
                     calib, val, multiple, opts.max_ssim_drop, opts.subset_size, scores["onnxruntime_fp32"])
                 scores["onnxruntime_int8"] = report["onnxruntime_int8"]["int8"]
         except quantize.GuardError as exc:
-            report.update(failure=str(exc), refused=exc.report)
-            path = _write_failed_report(out, report)
-            log.error("%s; nothing written to %s, report in %s", exc, out, path)
-            return CalibrationResult(None, report, f"{exc} (report: {path})")
-
-        manifest_extra: dict = {}
-        if opts.guard_classes != []:
-            try:
-                manifest_extra = steps.run("guard: every precision under every CPU kernel class this machine runs",
-                                           _guard_classes, stage.path, opts, multiple, guard_images)
-            except quantize.GuardError as exc:
-                report.update(failure=str(exc), refused={**report["openvino_int8"], "kernel_classes": exc.report})
+            if not opts.int8_optional:
+                report.update(failure=str(exc), refused=exc.report)
                 path = _write_failed_report(out, report)
                 log.error("%s; nothing written to %s, report in %s", exc, out, path)
                 return CalibrationResult(None, report, f"{exc} (report: {path})")
+            _drop_int8(stage.path, report, str(exc), exc.report)
+
+        manifest_extra: dict = {}
+        if opts.guard_classes != []:
+            manifest_extra, refusal = steps.run("guard: every precision under every CPU kernel class this machine runs",
+                                                _guard_classes, stage.path, opts, multiple, guard_images,
+                                                (stage.path / "int8.xml").is_file())
             report["kernel_classes"] = manifest_extra["kernel_classes"]
+            if refusal and not opts.int8_optional:
+                report.update(failure=refusal, refused={**report["openvino_int8"], "kernel_classes": manifest_extra["kernel_classes"]})
+                path = _write_failed_report(out, report)
+                log.error("%s; nothing written to %s, report in %s", refusal, out, path)
+                return CalibrationResult(None, report, f"{refusal} (report: {path})")
+            if refusal:
+                _drop_int8(stage.path, report, refusal, report.pop("openvino_int8", None))
 
         def do_write():
             if opts.slim:
@@ -257,33 +265,49 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
     return CalibrationResult(out, report)
 
 
-def _guard_classes(folder: Path, opts: CalibrateOptions, multiple: int, guard_images) -> dict:
-    """Score the staged IRs under each CPU kernel class (calibrate.classes) and write the self-check frame;
-    GuardError if INT8 fails on any class. Returns the manifest's `kernel_classes` and `self_check` entries."""
+def _drop_int8(folder: Path, report: dict, why: str, detail) -> None:
+    """--int8-optional: the refused INT8 leaves the staged bundle, the report says why."""
+    log.warning("%s; the bundle is written without INT8 (--int8-optional)", why)
+    for name in ("int8.xml", "int8.bin", "int8.onnx"):
+        (folder / name).unlink(missing_ok=True)
+    report["int8_refused"] = {"why": why, "report": detail}
+    report.get("scores", {}).pop("int8", None)
+    report.get("scores", {}).pop("onnxruntime_int8", None)
+    report.pop("onnxruntime_int8", None)
+
+
+def _guard_classes(folder: Path, opts: CalibrateOptions, multiple: int, guard_images, has_int8: bool) -> tuple[dict, str | None]:
+    """Score the staged IRs under each CPU kernel class (calibrate.classes) and write the self-check frame.
+    Returns the manifest's `kernel_classes` and `self_check` entries, and why INT8 is refused (None: it is not)."""
     from calibrate import classes
 
     val_src, large = guard_images
-    provisional = {"size_multiple": multiple, "precisions": _precisions(opts)}
+    provisional = {"size_multiple": multiple, "precisions": _precisions(opts, has_int8)}
     samples = classes.guard_samples(val_src, large)
     reference, inputs = classes.reference_scores(folder, provisional, samples)
     spec = classes.write_self_check(folder, provisional, samples)
     result = classes.check_classes(folder, provisional, samples, reference, inputs, opts.max_ssim_drop,
                                    opts.below_input_tolerance, opts.guard_classes, spec, opts.class_timing_s)
     failed = classes.failed_classes(result, "int8")
+    refusal = None
     if failed:
         why = "; ".join(f"{n}: {', '.join(result['classes'][n]['precisions']['int8']['failures'])}" for n in failed)
-        raise quantize.GuardError(f"OpenVINO INT8 refused on CPU class {', '.join(failed)} ({why})", result)
-    return {"kernel_classes": result, "self_check": {**spec, "tolerance": classes.self_check_tolerance(result)}}
+        refusal = f"OpenVINO INT8 refused on CPU class {', '.join(failed)} ({why})"
+    return {"kernel_classes": result, "self_check": {**spec, "tolerance": classes.self_check_tolerance(result)}}, refusal
 
 
-def _precisions(opts: CalibrateOptions) -> dict:
-    return {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
-            "fp16": {"openvino": "fp16.xml"}, "int8": {"openvino": "int8.xml"}}
+def _precisions(opts: CalibrateOptions, int8: bool = True) -> dict:
+    out = {"fp32": {"onnxruntime": "model.onnx"} if opts.slim else {"openvino": "fp32.xml", "onnxruntime": "model.onnx"},
+           "fp16": {"openvino": "fp16.xml"}}
+    if int8:
+        out["int8"] = {"openvino": "int8.xml"}
+    return out
 
 
 def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: dict, report: dict, opts: CalibrateOptions) -> dict:
-    precisions = _precisions(opts)
-    drop = {"openvino": _drops(report["openvino_int8"])}
+    has_int8 = "int8" in scores
+    precisions = _precisions(opts, has_int8)
+    drop = {"openvino": _drops(report["openvino_int8"])} if has_int8 else {}
     ort_metrics = {"fp32": _levels(scores["onnxruntime_fp32"])}
     if "onnxruntime_int8" in report:
         precisions["int8"]["onnxruntime"] = "int8.onnx"
@@ -298,10 +322,11 @@ def _manifest(info: dict, arch: str, multiple: int, arch_config: dict, scores: d
     return {
         "name": opts.name or arch, "arch": arch, "arch_config": arch_config, "size_multiple": multiple,
         "precisions": precisions,
-        "metrics": {p: _levels(scores[p]) for p in ("fp32", "fp16", "int8")},
+        "metrics": {p: _levels(scores[p]) for p in ("fp32", "fp16", "int8") if p in scores},
         "metrics_onnxruntime": ort_metrics,
         "baseline": _levels(scores["input"]),
         "int8_ssim_drop": drop, "max_ssim_drop": opts.max_ssim_drop, "ssim_guard": opts.guard,
+        **({"int8_refused": report["int8_refused"]["why"]} if "int8_refused" in report else {}),
         "validation": report["data"],
         "recipe": _jsonable(recipe),
     }

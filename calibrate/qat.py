@@ -40,7 +40,7 @@ from calibrate.quantize import (
 )
 from calibrate.sensitivity import quantizer_sensitivity
 from edge.errors import EdgesharpError
-from edge.imaging.degrade import SUBSETS, degrade_subset
+from edge.imaging.degrade import SUBSETS, degrade_subset, photometric
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class QATOptions:
     log_every: int = 50
     schedule: str = "constant"  # or "cosine": the learning rates decay to 0 over the steps
     sensitivity: str | None = None  # a blur level: after fine-tuning, rank the quantizers by the SSIM they cost there
+    photometric: float = 0.0  # share of crops made dimmer or flatter first (edge.imaging.degrade.photometric)
 
 
 SCHEDULES = ("constant", "cosine")
@@ -76,9 +77,11 @@ class QATError(EdgesharpError):
 
 
 def fine_tune_batch(images: list[tuple[str, np.ndarray]], batch_size: int, crop: int, multiple: int,
-                    rng: np.random.Generator) -> np.ndarray:
+                    rng: np.random.Generator, photometric_share: float = 0.0) -> np.ndarray:
     """`batch_size` degraded RGB uint8 crops (N x side x side x 3): a random image, position, flip and
-    training subset each; side is `crop` rounded down to `multiple`, capped by the smallest image."""
+    training subset each; side is `crop` rounded down to `multiple`, capped by the smallest image. A share
+    `photometric_share` of them is first made dimmer or flatter (a webcam in a dim room), where INT8's fixed
+    activation ranges leave the fewest levels to the signal."""
     side = crop_side(images, crop, multiple, "fine-tuning", QATError)
     subsets = sorted(SUBSETS)
     out = np.empty((batch_size, side, side, 3), np.uint8)
@@ -88,7 +91,10 @@ def fine_tune_batch(images: list[tuple[str, np.ndarray]], batch_size: int, crop:
         window = img[y : y + side, x : x + side]
         if rng.random() < 0.5:
             window = window[:, ::-1]
-        out[i], _ = degrade_subset(np.ascontiguousarray(window), subsets[int(rng.integers(len(subsets)))], rng)
+        window = np.ascontiguousarray(window)
+        if photometric_share and rng.random() < photometric_share:
+            window, _ = photometric(window, rng)
+        out[i], _ = degrade_subset(window, subsets[int(rng.integers(len(subsets)))], rng)
     return out
 
 
@@ -127,7 +133,7 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     attempt = {"method": "quantization_aware", "preset": opts.preset or "default", "subset_size": subset,
                "ignored_scope": list(opts.ignored_scope), "max_ssim_drop": opts.max_ssim_drop,
                "activation_range": opts.activation_range, "steps": qat.steps, "lr": qat.lr, "range_lr": qat.range_lr,
-               "batch_size": qat.batch_size, "crop": qat.crop, "schedule": qat.schedule}
+               "batch_size": qat.batch_size, "crop": qat.crop, "schedule": qat.schedule, "photometric": qat.photometric}
     model = quantized_student(reference, calib, opts, bgr)
     log.info("  quantization-aware: NNCF quantizers placed in %.0f s; fine-tuning %d steps of %d crops",
              time.perf_counter() - t0, qat.steps, qat.batch_size)
@@ -237,7 +243,7 @@ def fine_tune(model, reference, images, multiple: int, qat: QATOptions, bgr: boo
     window = max(1, min(qat.log_every, qat.steps))
     recent, first, t0 = [], None, time.perf_counter()
     for step in range(1, qat.steps + 1):
-        x = _to_tensor(fine_tune_batch(images, qat.batch_size, qat.crop, multiple, rng), bgr)
+        x = _to_tensor(fine_tune_batch(images, qat.batch_size, qat.crop, multiple, rng, qat.photometric), bgr)
         with torch.no_grad():
             target = reference(x)
         loss = torch.nn.functional.l1_loss(model(x), target)

@@ -224,7 +224,8 @@ class OpenVINOBackend(InferenceBackend):
             compiled = self._compiled[self._active].model
             for prop in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT"):
                 with contextlib.suppress(RuntimeError):
-                    info[prop.lower()] = str(compiled.get_property(prop))
+                    value = compiled.get_property(prop)
+                    info[prop.lower()] = value.get_type_name() if hasattr(value, "get_type_name") else str(value)
         return info
 
 

@@ -202,3 +202,33 @@ def degrade_subset(
 def describe_subsets() -> dict[int, dict]:
     """The recipes as plain dicts, for configs, manifests and --help text."""
     return {k: asdict(v) for k, v in SUBSETS.items()}
+
+
+def exposure(img: np.ndarray, gain: float) -> np.ndarray:
+    """Scale the 8-bit values by `gain` (0.5: a dim room), rounded and clipped."""
+    if not gain > 0:
+        raise ValueError(f"exposure gain must be > 0, got {gain}")
+    return np.clip(np.round(img.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
+
+def contrast(img: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the differences from the image's mean by `factor` (0.5: haze, a washed-out webcam)."""
+    if not factor > 0:
+        raise ValueError(f"contrast factor must be > 0, got {factor}")
+    x = img.astype(np.float32)
+    mean = x.mean()
+    return np.clip(np.round((x - mean) * factor + mean), 0, 255).astype(np.uint8)
+
+
+# the photometric range quantization-aware fine-tuning sees (calibrate.qat): webcams in dim or hazy rooms
+DIM_EXPOSURE = (0.3, 1.0)
+LOW_CONTRAST = (0.35, 1.0)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A dimmer or flatter copy: exposure or contrast (one of them, even odds) drawn from the ranges above."""
+    if rng.random() < 0.5:
+        gain = float(rng.uniform(*DIM_EXPOSURE))
+        return exposure(img, gain), {"exposure": gain}
+    factor = float(rng.uniform(*LOW_CONTRAST))
+    return contrast(img, factor), {"contrast": factor}

@@ -69,7 +69,7 @@ def test_every_runnable_class_is_checked_in_a_process_capped_to_it(classed):
     manifest = json.loads((classed.bundle / "manifest.json").read_text())
     checked = manifest["kernel_classes"]["classes"]
     assert sorted(checked) == sorted(k.name for k in runnable_classes())
-    for name, entry in checked.items():
+    for entry in checked.values():
         assert entry["checked"], entry  # the child's own detection agreed with the class asked for
         assert set(entry["precisions"]) >= {"int8", "fp16"} and entry["auto"] in ("int8", "fp16", "fp32")
         assert set(entry["fps_1280x720"]) >= {"int8", "fp16"}
@@ -124,3 +124,27 @@ def test_overflow_report_reads_both_weight_forms(tmp_path):
     assert report["quantized_dense_convolutions"] == 2
     assert report["max_abs_weight"] == 100 and len(report["unsafe"]) == 1  # 0.5 / (2/254) = 63.5 -> 64: safe
     assert not report["safe"]
+
+
+def test_int8_optional_writes_a_float_bundle_that_auto_runs_in_float(tmp_path, monkeypatch):
+    from edge.backends import open_backend
+    from edge.bundle import load_bundle
+
+    real = classes._run_child
+
+    def bad_int8(name, cap, spec, scratch):
+        result = real(name, cap, spec, scratch)
+        result["precisions"]["int8"]["ssim"] = [v - 0.05 for v in result["precisions"]["int8"]["ssim"]]
+        return result
+
+    monkeypatch.setattr(classes, "_run_child", bad_int8)
+    result = build_tiny_result(tmp_path / "b", guard_classes=["avx2"], class_timing_s=0.0, max_ssim_drop=0.02,
+                               int8_optional=True)
+    assert result.failure is None and result.bundle is not None
+    bundle = load_bundle(result.bundle)
+    assert not bundle.has("openvino", "int8") and not (result.bundle / "int8.xml").exists()
+    assert "refused on CPU class avx2" in bundle.manifest["int8_refused"]
+    assert bundle.manifest["kernel_classes"]["classes"]["avx2"]["auto"] in ("fp16", "fp32")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    with open_backend(bundle, "openvino", "auto") as be:
+        assert be.precision in ("fp16", "fp32") and be.self_check["passed"]

@@ -211,3 +211,30 @@ def test_sensitivity_without_fine_tuning_is_refused_before_any_work(tiny_model, 
     with pytest.raises(EdgesharpError, match="--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N"):
         calibrate_model(tiny_model, {}, tmp_path / "out", CalibrateOptions(qat_sensitivity="heavy"))
     assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_keeps_the_overflow_fix(tiny_model, calib, images):
+    """NNCF's overflow fix starts every dense convolution at 7-bit weights; training must not grow them back past
+    |64| (where CPUs without VNNI saturate): the projection after each step holds them, whatever the rate."""
+    from calibrate.overflow import overflow_report
+    from calibrate.qat import half_range_limits
+
+    reference = inference_form(tiny_model).eval()
+    multiple = tiny_model.size_multiple
+    opts = QATOptions(steps=25, lr=2e-2, batch_size=4, crop=32, log_every=25)
+    results = {}
+    for project in (True, False):
+        model = quantized_student(reference, calib, QuantizeOptions(subset_size=4))
+        limits = half_range_limits(model, multiple)
+        assert len(limits) == overflow_report(to_openvino(model, multiple))["quantized_dense_convolutions"] > 0
+        fine_tune(model, reference, images, multiple, opts, bgr=False, limits=limits if project else None)
+        results[project] = overflow_report(to_openvino(model, multiple))
+    assert results[True]["safe"] and results[True]["max_abs_weight"] <= 64
+    assert not results[False]["safe"]  # the same steps without the projection leave the half range
+
+
+def test_fine_tune_batch_photometric_share_makes_dim_and_flat_crops(images):
+    plain = fine_tune_batch(images, 32, 32, 8, np.random.default_rng(5))
+    dim = fine_tune_batch(images, 32, 32, 8, np.random.default_rng(5), photometric_share=1.0)
+    assert dim.shape == plain.shape and dim.mean() < plain.mean()
+    assert np.array_equal(dim, fine_tune_batch(images, 32, 32, 8, np.random.default_rng(5), photometric_share=1.0))

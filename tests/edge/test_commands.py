@@ -51,7 +51,12 @@ def test_enhance_folder_same_stems_png(tiny_bundle_dir, tmp_path):
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert outs == ["pic0.png", "pic1.png", "pic2.png"]
     assert cv2.imread(str(tmp_path / "out" / "pic1.png")).shape == (60, 40, 3)
-    assert json.loads(stats.read_text())["frames_written"] == 3
+    written = json.loads(stats.read_text())
+    assert written["frames_written"] == 3
+    # --precision auto (the default): the choice, its reason and the CPU class travel with the statistics
+    run = written["run"]
+    assert run["precision_requested"] == "auto" and run["precision"] in ("int8", "fp16", "fp32")
+    assert run["precision_reason"].startswith("CPU class ") and run["cpu_class"]
 
 
 def test_enhance_video_same_frame_count(tiny_bundle_dir, tmp_path):

@@ -137,3 +137,23 @@ def test_nearly_sharp_subset_spans_untouched_frames_to_the_low_level(test_image)
     heavy, _ = degrade.degrade_level(test_image, "heavy", "t")
     worst = max(np.abs(o.astype(int) - test_image).mean() for o in outs)
     assert worst < np.abs(heavy.astype(int) - test_image).mean()
+
+
+def test_exposure_and_contrast_are_named_seeded_photometric_changes():
+    from edge.imaging.degrade import DIM_EXPOSURE, LOW_CONTRAST, contrast, exposure, photometric
+
+    img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    dark = exposure(img, 0.5)
+    assert dark.dtype == np.uint8 and dark.shape == img.shape
+    assert np.array_equal(dark, np.round(img * 0.5).astype(np.uint8))
+    flat = contrast(img, 0.5)
+    assert abs(float(flat.mean()) - float(img.mean())) < 1.0 and flat.std() < 0.55 * img.std()
+    a, pa = photometric(img, np.random.default_rng(3))
+    b, pb = photometric(img, np.random.default_rng(3))
+    assert np.array_equal(a, b) and pa == pb
+    for seed in range(20):
+        _, p = photometric(img, np.random.default_rng(seed))
+        lo, hi = DIM_EXPOSURE if "exposure" in p else LOW_CONTRAST
+        assert lo <= next(iter(p.values())) <= hi
+    with pytest.raises(ValueError):
+        exposure(img, 0)

@@ -115,9 +115,9 @@ def test_no_precision_passing_the_self_check_is_an_error(monkeypatch, tmp_path):
     import cv2
 
     cv2.imwrite(str(broken / "self_check_fp32.png"), np.zeros((32, 40, 3), np.uint8))
-    from ir_factory import _sha256
-
     import json
+
+    from ir_factory import _sha256
     manifest = json.loads((broken / "manifest.json").read_text())
     manifest["files"]["self_check_fp32.png"]["sha256"] = _sha256(broken / "self_check_fp32.png")
     manifest["files"]["self_check_fp32.png"]["bytes"] = (broken / "self_check_fp32.png").stat().st_size
