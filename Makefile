@@ -50,6 +50,7 @@ CHECKPOINT ?= runs/default-student2/last.pt
 default-bundle:
 	edgesharp calibrate $(CHECKPOINT) --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
 		--max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000 \
+		--qat-photometric 0.5 --int8-optional \
 		--val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2 \
 		--ignored-scope $(DEFAULT_FLOAT_NODES)
 

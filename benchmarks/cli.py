@@ -40,6 +40,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     p.add_argument("--backends", type=_csv(str), default=["openvino", "onnxruntime", "pytorch"],
                    help="comma list: openvino,onnxruntime,pytorch (default all)")
+    p.add_argument("--isa-cap", choices=tuple(ISA_CAPS),
+                   help="run OpenVINO and PyTorch as on a CPU of this kernel class (caps oneDNN and PyTorch's kernels; "
+                        "not ONNX Runtime); the runtime's --precision auto follows the cap")
     p.add_argument("--precisions", type=_csv(str), default=["fp32", "fp16", "int8"], help="comma list of auto,fp32,fp16,int8 (default fp32,fp16,int8; auto: what the runtime picks here)")
 
 
@@ -62,9 +65,6 @@ def _add_fps(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-fps", type=float, default=15.0, help="real-time target (default 15)")
     g.add_argument("--target-size", default="640x480", help="size the verdict is given at (default 640x480)")
     g.add_argument("--no-search", action="store_true", help="skip the search for the largest size at 15/20 FPS")
-    g.add_argument("--isa-cap", choices=tuple(ISA_CAPS),
-                   help="time OpenVINO and PyTorch as on a CPU with only this instruction set (caps oneDNN "
-                        "and PyTorch's kernels; not ONNX Runtime)")
     g.add_argument("--crosscheck", action="store_true",
                    help="also time each bundle's OpenVINO FP32 IR with OpenVINO's benchmark_app at --target-size")
 
@@ -173,7 +173,11 @@ def run(args) -> dict:
     from edge.errors import EdgesharpError
 
     if getattr(args, "isa_cap", None):
-        fps_config(args, _models(args))  # its argument errors before anything is capped
+        if "onnxruntime" in args.backends:
+            raise EdgesharpError(f"--isa-cap {args.isa_cap} caps OpenVINO's and PyTorch's kernels only; ONNX Runtime would "
+                                 "run with the machine's full instruction set: pass --backends openvino or openvino,pytorch")
+        if args.bench_command in ("fps", "all"):
+            fps_config(args, _models(args))  # its argument errors before anything is capped
         machine.apply_isa_cap(args.isa_cap)
     info = machine.collect()
     out: Path = args.out

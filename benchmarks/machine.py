@@ -35,21 +35,18 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge.backends.cpu_classes import KERNEL_CLASSES
+
 log = logging.getLogger(__name__)
 
 FLAGS_OF_INTEREST = (
     "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
     "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
 )
-# CLI name -> (oneDNN's ISA level, the flags a CPU of that class has)
-ISA_CAPS = {
-    "avx2": ("AVX2", ("sse4_2", "avx", "fma", "f16c", "avx2")),
-    "avx2-vnni": ("AVX2_VNNI", ("sse4_2", "avx", "fma", "f16c", "avx2", "avx_vnni")),
-    "avx512-vnni": ("AVX512_CORE_VNNI", ("sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl",
-                                         "avx512dq", "avx512_vnni")),
-}
+# CLI name -> (oneDNN's ISA level, the flags a CPU of that class has): the runtime's CPU kernel classes
+ISA_CAPS = {k.name: (k.onednn_isa, ("sse4_2", "avx", "f16c") + k.flags) for k in KERNEL_CLASSES}
 # oneDNN level -> PyTorch's kernel capability (ATEN_CPU_CAPABILITY: default, avx2, avx512)
-ATEN_CAPABILITY = {"AVX2": "avx2", "AVX2_VNNI": "avx2", "AVX512_CORE_VNNI": "avx512"}
+ATEN_CAPABILITY = {k.onednn_isa: "avx2" if k.name.startswith("avx2") else "avx512" for k in KERNEL_CLASSES}
 ATEN_VARIABLE = "ATEN_CPU_CAPABILITY"
 LIBRARIES = ("edgesharp", "openvino", "onnxruntime", "nncf", "torch", "numpy", "opencv-python",
              "scikit-image", "psutil", "matplotlib")

@@ -8,7 +8,8 @@ guard set: validation images at the three blur levels, darkened (8-bit values x0
 around the mean) copies, and full-size frames. A precision passes a class when
 
 - no group of the guard set (level x variant) loses more than `max_ssim_drop` mean SSIM against FP32, and
-- no image falls below its blurred input where FP32 does not (by more than `below_input_tolerance`).
+- no image falls below its blurred input (by more than `below_input_tolerance`) where FP32 does not (FP32 at or
+  above the input).
 
 Each child also times the precisions at 1280x720 (model only, every request busy), so that `--precision auto`
 (`edge.backends.precision_choice`) can take the fastest precision that passed, and runs the bundle's
@@ -48,8 +49,8 @@ TIMING_SIZE = (720, 1280)
 CHILD_TIMEOUT_S = 900
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # fastest-looking first; ties in speed go to the later (more exact) one
 SPEED_TIE = 0.03  # precisions within 3 % of the fastest count as equally fast
-# SSIM an image may fall below its blurred input where FP32 does not (rounding of one 8-bit level moves SSIM of a
-# nearly sharp 256x256 crop by about 1e-4)
+# SSIM by which a precision may fall below an image's blurred input where FP32 does not (where FP32 is at or above
+# it): a stated margin for the rounding of a few 8-bit levels, not a loss of sharpening
 BELOW_INPUT_TOLERANCE = 0.0005
 
 
@@ -212,8 +213,9 @@ def judge_class(samples: list[GuardSample], reference: list[float], inputs: list
     for i, s in enumerate(samples):
         groups.setdefault(s.group, []).append(i)
     drops = {g: float(np.mean([reference[i] for i in idx]) - np.mean([scores[i] for i in idx])) for g, idx in groups.items()}
-    below = [f"{samples[i].name} {samples[i].group}" for i in range(len(samples))
-             if scores[i] < inputs[i] - below_tolerance and reference[i] >= inputs[i] - below_tolerance]
+    # FP32 at or above the input, the precision more than `below_tolerance` under it
+    below = [f"{samples[i].name} {samples[i].group} ({scores[i] - inputs[i]:+.4f}; FP32 {reference[i] - inputs[i]:+.4f})"
+             for i in range(len(samples)) if scores[i] < inputs[i] - below_tolerance and reference[i] >= inputs[i]]
     worst = max(drops, key=drops.get)
     failures = []
     if drops[worst] > max_drop:
