@@ -98,6 +98,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qat-crop", type=_positive, default=128, help="side of the fine-tuning crops (default 128)")
     parser.add_argument("--qat-schedule", choices=("constant", "cosine"), default="constant",
                         help="learning rate over --qat-steps: constant, or cosine decay to 0 (default constant)")
+    parser.add_argument("--guard-classes", nargs="+", default=["all"], metavar="CLASS",
+                        help="CPU kernel classes to guard (calibrate/classes.py): 'all' (default: every class this CPU "
+                             "runs), 'none', or names such as avx2 avx512-vnni")
     parser.add_argument("--int8-optional", action="store_true",
                         help="a refused INT8 leaves a float-only bundle (the refusal recorded in its manifest) instead of "
                              "no bundle; --precision auto then runs the float model")
@@ -138,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
         guard=args.guard, activation_range=args.activation_range, qat_steps=args.qat_steps, qat_lr=args.qat_lr,
         qat_range_lr=args.qat_range_lr, qat_batch=args.qat_batch, qat_crop=args.qat_crop,
         qat_schedule=args.qat_schedule, qat_sensitivity=args.qat_sensitivity, qat_photometric=args.qat_photometric,
-        int8_optional=args.int8_optional,
+        int8_optional=args.int8_optional, guard_classes=_guard_classes(args.guard_classes),
     )
     result = calibrate_checkpoint(args.checkpoint, args.out, opts)
     print(summary_table(result.report))
@@ -148,6 +151,21 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print(f"bundle: {result.bundle}")
     return 0
+
+
+def _guard_classes(names: list[str]) -> list[str] | None:
+    from edge.backends.cpu_classes import BY_NAME
+    from edge.errors import EdgesharpError
+
+    if names == ["all"]:
+        return None
+    if names == ["none"]:
+        return []
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise EdgesharpError(f"--guard-classes: unknown class {', '.join(unknown)}; choose all, none or from "
+                             f"{', '.join(BY_NAME)}")
+    return names
 
 
 def cap_below_amx() -> bool:

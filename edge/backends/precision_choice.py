@@ -50,8 +50,8 @@ def choose(bundle, backend: str = "openvino", detected: Detected | None = None) 
     entry = checked.get(cls.name)
     if entry and entry.get("auto"):
         fps = entry.get("fps_1280x720") or {}
-        speed = ", ".join(f"{p} {fps[p]:.1f}" for p in fps) if fps else "not timed"
         passed = [p for p, v in entry["precisions"].items() if v.get("passed")]
+        speed = ", ".join(f"{p} {fps[p]:.1f}" for p in passed if p in fps) or "not timed"
         return Choice(entry["auto"], f"{where}: {entry['auto']} passed the bundle's guard on this class "
                                      f"(passed: {', '.join(passed)}; FPS at 1280x720 when checked: {speed})", cls.name)
     if entry:  # checked, nothing passed
