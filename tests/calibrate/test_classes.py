@@ -62,7 +62,7 @@ def test_auto_takes_the_fastest_precision_that_passed_and_the_exact_one_on_a_tie
 @pytest.fixture(scope="module")
 def classed(tmp_path_factory):
     """A tiny bundle calibrated with the class guard on every class this CPU runs (each in a capped process)."""
-    result = build_tiny_result(tmp_path_factory.mktemp("classed") / "b", guard_classes=None, class_timing_s=0.2)
+    result = build_tiny_result(tmp_path_factory.mktemp("classed") / "b", guard_classes=None, class_timing_s=0.0)
     assert result.bundle is not None, result.failure
     return result
 
@@ -74,7 +74,7 @@ def test_every_runnable_class_is_checked_in_a_process_capped_to_it(classed):
     for entry in checked.values():
         assert entry["checked"], entry  # the child's own detection agreed with the class asked for
         assert set(entry["precisions"]) >= {"int8", "fp16"} and entry["auto"] in ("int8", "fp16", "fp32")
-        assert set(entry["fps_1280x720"]) >= {"int8", "fp16"}
+        assert entry["fps_1280x720"] is None  # not timed here: the float-only test below times one class
     assert manifest["self_check"]["tolerance"] >= 0.5
     assert {"self_check_input.png", "self_check_fp32.png"} <= set(manifest["files"])
 
@@ -140,13 +140,14 @@ def test_int8_optional_writes_a_float_bundle_that_auto_runs_in_float(tmp_path, m
         return result
 
     monkeypatch.setattr(classes, "_run_child", bad_int8)
-    result = build_tiny_result(tmp_path / "b", guard_classes=["avx2"], class_timing_s=0.0, max_ssim_drop=0.02,
+    result = build_tiny_result(tmp_path / "b", guard_classes=["avx2"], class_timing_s=0.1, max_ssim_drop=0.02,
                                int8_optional=True)
     assert result.failure is None and result.bundle is not None
     bundle = load_bundle(result.bundle)
     assert not bundle.has("openvino", "int8") and not (result.bundle / "int8.xml").exists()
     assert "refused on CPU class avx2" in bundle.manifest["int8_refused"]
-    assert bundle.manifest["kernel_classes"]["classes"]["avx2"]["auto"] in ("fp16", "fp32")
+    avx2 = bundle.manifest["kernel_classes"]["classes"]["avx2"]
+    assert avx2["auto"] in ("fp16", "fp32") and avx2["fps_1280x720"]["int8"] > 0 and avx2["fps_1280x720"]["fp16"] > 0
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     with open_backend(bundle, "openvino", "auto") as be:
         assert be.precision in ("fp16", "fp32") and be.self_check["passed"]

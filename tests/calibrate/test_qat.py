@@ -221,7 +221,7 @@ def test_fine_tuning_keeps_the_overflow_fix(tiny_model, calib, images):
 
     reference = inference_form(tiny_model).eval()
     multiple = tiny_model.size_multiple
-    opts = QATOptions(steps=25, lr=2e-2, batch_size=4, crop=32, log_every=25)
+    opts = QATOptions(steps=12, lr=4e-2, batch_size=2, crop=32, log_every=12)
     results = {}
     for project in (True, False):
         model = quantized_student(reference, calib, QuantizeOptions(subset_size=4))
