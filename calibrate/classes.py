@@ -15,7 +15,8 @@ Each child also times the precisions at 1280x720 (model only, every request busy
 (`edge.backends.precision_choice`) can take the fastest precision that passed, and runs the bundle's
 self-check frame, whose error the runtime's start-up check is bounded by.
 
-    python -m calibrate.classes BUNDLE            # score a bundle here and merge the classes into its manifest
+    python -m calibrate.classes BUNDLE --images ../shared/data/train_photos --write
+                                    # score a bundle on this machine's classes, merge them into its manifest
 """
 
 from __future__ import annotations
