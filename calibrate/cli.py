@@ -149,6 +149,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"edgesharp calibrate: INT8 refused: {result.failure}")
         print(f"edgesharp calibrate: no bundle written; {args.out} left as it was")
         return 1
+    if "int8_refused" in result.report:
+        print(f"edgesharp calibrate: {result.report['int8_refused']['why'].splitlines()[0][:300]}; the bundle is float-only "
+              "(--int8-optional)")
     print(f"bundle: {result.bundle}")
     return 0
 

@@ -142,6 +142,7 @@ def test_int8_optional_writes_a_float_bundle_that_auto_runs_in_float(tmp_path, m
     monkeypatch.setattr(classes, "_run_child", bad_int8)
     result = build_tiny_result(tmp_path / "b", guard_classes=["avx2"], class_timing_s=0.1, max_ssim_drop=0.02,
                                int8_optional=True)
+    assert "refused on CPU class avx2" in result.report["int8_refused"]["why"]
     assert result.failure is None and result.bundle is not None
     bundle = load_bundle(result.bundle)
     assert not bundle.has("openvino", "int8") and not (result.bundle / "int8.xml").exists()
