@@ -145,7 +145,9 @@ def degraded_sets(cfg: QualityConfig) -> dict[str, list[Sample]]:
         if cfg.exposure != 1.0:
             if not 0 < cfg.exposure <= 1:
                 raise EdgesharpError(f"--exposure must be in (0, 1], got {cfg.exposure}")
-            sharp = [Sample(s.name, np.round(s.sharp.astype(np.float32) * cfg.exposure).astype(np.uint8)) for s in sharp]
+            from edge.imaging.degrade import exposure
+
+            sharp = [Sample(s.name, exposure(s.sharp, cfg.exposure)) for s in sharp]
         for level in cfg.levels:
             if level not in LEVELS:
                 raise EdgesharpError(f"unknown blur level {level!r}; choose from {', '.join(LEVELS)}")

@@ -68,14 +68,6 @@ def _center(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(img[y : y + h, x : x + w])
 
 
-def darken(img: np.ndarray) -> np.ndarray:
-    return exposure(img, 0.5)
-
-
-def low_contrast(img: np.ndarray) -> np.ndarray:
-    return contrast(img, 0.5)
-
-
 def guard_samples(images: list[tuple[str, np.ndarray]], large: list[tuple[str, np.ndarray]] | None = None,
                   crop: int = GUARD_CROP) -> list[GuardSample]:
     """The guard set: each image's central square (`crop`, or the smallest image's side if less: one size, one
@@ -85,7 +77,8 @@ def guard_samples(images: list[tuple[str, np.ndarray]], large: list[tuple[str, n
     crop = min([crop] + [min(img.shape[:2]) for _, img in images])
     for name, img in images:
         sharp = _center(img, crop, crop)
-        for variant, fn, levels in (("", None, LEVELS), ("dark-", darken, LEVELS), ("low-contrast-", low_contrast, ("heavy",))):
+        for variant, fn, levels in (("", None, LEVELS), ("dark-", lambda x: exposure(x, 0.5), LEVELS),
+                                   ("low-contrast-", lambda x: contrast(x, 0.5), ("heavy",))):
             base = fn(sharp) if fn else sharp
             for level in levels:
                 blurred, _ = degrade_level(base, level, name)
@@ -319,8 +312,7 @@ def reference_scores(folder: Path, manifest: dict, samples: list[GuardSample]) -
 
 def self_check_frame(samples: list[GuardSample], tile: int = 128) -> np.ndarray:
     """A 2x2 mosaic (BGR) of the `tile`-square centres of four images' heavy samples (heavy blur drives the
-    activations that INT8 gets wrong first: the old default's saturated INT8 showed 3.5 levels of mean error on
-    such a frame, the overflow-safe one 0.9)."""
+    activations that INT8 gets wrong first; docs/int8-on-every-cpu.md has the errors seen on such a frame)."""
     picks, used = [], set()
     for s in samples:
         if len(picks) < 4 and s.group == "heavy" and s.name not in used and min(s.blurred.shape[:2]) >= tile:
