@@ -39,10 +39,10 @@ def select_precision(bundle, backend: str, precision: str) -> str:
         raise EdgesharpError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if bundle.has(backend, precision):
         return precision
+    if _serves(bundle, backend, precision):
+        return "fp16"  # a slim bundle: FP32 runs the FP16 IR in f32 (open_backend asks for f32)
     for candidate in FALLBACK[precision]:
         if bundle.has(backend, candidate):
-            if backend == "openvino" and (precision, candidate) == ("fp32", "fp16"):
-                return candidate  # a slim bundle: FP32 runs the FP16 IR in f32 (open_backend asks for f32)
             log.warning("%s has no %s model for %s; using %s instead", bundle.path, precision, backend, candidate)
             return candidate
     raise EdgesharpError(f"{bundle.path}: no model file for the {backend} backend in this bundle")
@@ -82,7 +82,7 @@ def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_
         candidates += [p for p in SELF_CHECK_FALLBACK[precision] if _serves(bundle, backend, p)]
     check: dict | None = None
     for i, p in enumerate(candidates):
-        instance = _build(bundle, backend, p, requested, dict(options))
+        instance = _build(bundle, backend, p, dict(options))
         if not self_check:
             break
         check = _self_check(instance, bundle, p)
@@ -95,11 +95,10 @@ def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_
                     "(tolerance %.2f): %s", bundle.path, p, check["error"], check["tolerance"], action)
         if requested != AUTO:
             break
+        instance.close()
         if last:
-            instance.close()
             raise EdgesharpError(f"{bundle.path}: no precision of this bundle reproduces its FP32 reference on this CPU "
                                  f"(self-check); the bundle or the runtime is broken")
-        instance.close()
         reason = f"{reason or p}; {p} failed the start-up self-check here"
     instance.precision_requested = requested
     instance.precision_reason = reason or f"forced by --precision {requested}"
@@ -128,7 +127,7 @@ def _self_check(instance: InferenceBackend, bundle, precision: str) -> dict | No
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _build(bundle, backend: str, precision: str, requested: str, options: dict) -> InferenceBackend:
+def _build(bundle, backend: str, precision: str, options: dict) -> InferenceBackend:
     """The backend computing in `precision`: its own file, or, for FP32 on OpenVINO, the FP16 IR run in f32."""
     file_precision = select_precision(bundle, backend, precision)
     path = bundle.model_path(backend, file_precision)
