@@ -135,6 +135,19 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False) -> Path:
+    """Write the weights of `src` (EMA when present) with its architecture, config and metrics, without the
+    optimizer, scheduler and RNG states that resuming needs: a teacher or student to load, a third of the size
+    (a sixth with `half`: float16 weights, loaded back into float32)."""
+    ckpt = read_checkpoint(src)
+    weights = "ema" if ckpt.get("ema") else "model"
+    sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt[weights].items()}
+    slim = {k: ckpt.get(k) for k in ("format", "arch", "arch_config", "step", "phase", "config", "metrics")}
+    slim.update(model=sd, ema=None, optimizer=None, scheduler=None, slimmed={"from": str(src), "weights": weights,
+                                                                                "dtype": "float16" if half else "float32"})
+    return atomic_torch_save(slim, dst)
+
+
 def load_student(path: str | os.PathLike, use_ema: bool = True) -> tuple[nn.Module, dict]:
     """Rebuild the student saved in `path`; EMA weights when present and `use_ema`. Returns (model.eval(), info).
 
@@ -147,7 +160,7 @@ def load_student(path: str | os.PathLike, use_ema: bool = True) -> tuple[nn.Modu
         raise CheckpointError(f"{path}: {exc}") from exc
     weights = "ema" if use_ema and ckpt.get("ema") else "model"
     try:
-        model.load_state_dict(ckpt[weights], strict=True)
+        model.load_state_dict(ckpt[weights], strict=True)  # float16 weights of a slim checkpoint come back float32
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: {weights} weights do not fit {ckpt['arch']}: {str(exc).splitlines()[0]}") from exc
     model = collapse(model)

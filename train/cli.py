@@ -9,13 +9,14 @@ import argparse
 import os
 import sys
 
-COMMANDS = ("prepare", "cache-teacher", "archs")
+COMMANDS = ("prepare", "cache-teacher", "slim", "archs")
 
 EPILOG = """\
 usage forms:
   edgesharp train CONFIG.yaml [--resume] [--set KEY=VALUE ...]
   edgesharp train prepare INPUT [INPUT ...] --out DIR [--size 256] [--degrade 1 3 5 7]
   edgesharp train cache-teacher --teacher WEIGHTS --inputs DIR --out DIR [--tile 512]
+  edgesharp train slim CHECKPOINT --out FILE [--half]
   edgesharp train archs
 
 examples:
@@ -25,13 +26,14 @@ examples:
   torchrun --nproc_per_node 4 -m train train/configs/seed.yaml     # DistributedDataParallel
   edgesharp train prepare data/DIV2K_train_HR --out data/patches
   edgesharp train cache-teacher --teacher Restormer_motion_deblurring.pth --inputs data/pairs --out data/teacher
+  edgesharp train slim runs/gpu-teacher/last.pt --out teacher.pt --half      # weights only, to copy or ship
 """
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Distil a student network from a teacher; prepare training patches; cache teacher outputs."
     parser.epilog = EPILOG
-    parser.add_argument("target", metavar="CONFIG.yaml|prepare|cache-teacher|archs",
+    parser.add_argument("target", metavar="CONFIG.yaml|prepare|cache-teacher|slim|archs",
                         help="a training config (YAML overriding train/config.py defaults) or a helper command")
     parser.add_argument("--resume", action="store_true", help="continue out_dir/last.pt exactly")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -78,6 +80,16 @@ def _cache_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _slim_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgesharp train slim",
+                                description="Keep a checkpoint's weights (EMA when present), architecture, config and "
+                                            "metrics; drop the optimizer and RNG states that only resuming needs.")
+    p.add_argument("checkpoint", help="an edgesharp checkpoint (last.pt, best.pt)")
+    p.add_argument("--out", required=True, help="the slim checkpoint to write")
+    p.add_argument("--half", action="store_true", help="store float16 weights (half the size; loaded back as float32)")
+    return p
+
+
 def main(args: argparse.Namespace) -> int:
     from edge.extras import require
 
@@ -87,6 +99,13 @@ def main(args: argparse.Namespace) -> int:
         return _prepare(_prepare_parser().parse_args(args.rest))
     if args.target == "cache-teacher":
         return _cache_teacher(_cache_parser().parse_args(args.rest))
+    if args.target == "slim":
+        a = _slim_parser().parse_args(args.rest)
+        from train.checkpoint import slim_checkpoint
+
+        out = slim_checkpoint(a.checkpoint, a.out, a.half)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+        return 0
     if args.target == "archs":
         from train.models.__main__ import main as list_archs
 

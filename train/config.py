@@ -32,13 +32,16 @@ class DataSource:
     """One training source. kind: folder (sharp images, degraded on the fly), gopro (*/blur + */sharp),
     realblur (list file of `gt blur` lines, paths relative to `root`), builtin (offline photos and
     generated video-call content). `content` narrows a builtin source to `photos` or `generated`, so two
-    builtin sources with their own weights set the mix."""
+    builtin sources with their own weights set the mix. `split` (train or val: `edge.imaging.splits`) keeps
+    one part of a folder or builtin source; `downscale` area-downscales each image of it once, as it is read."""
 
     kind: str = "builtin"
     path: str = ""
     root: str = ""
     weight: float = 1.0
     content: str = "all"
+    split: str = ""
+    downscale: float = 1.0
 
 
 @dataclass
@@ -103,9 +106,12 @@ class OptimConfig:
 
 @dataclass
 class ValidationConfig:
-    """source: "" (none), a folder of sharp images, or "builtin" (generated images unseen in training)."""
+    """source: "" (none), a folder of sharp images, or "builtin" (generated images unseen in training);
+    `split` and `downscale` as in a data source (the validation part of a training folder: split val)."""
 
     source: str = ""
+    split: str = ""
+    downscale: float = 1.0
     every: int = 500
     levels: list[str] = field(default_factory=lambda: ["heavy", "medium", "low"])
     max_images: int = 24
@@ -129,6 +135,10 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 500
     progress: bool = True
+    # seconds of training (0: no limit): after `budget_probe_steps` steps the loop measures its rate and scales
+    # every phase's steps by one factor so the run ends within the budget (a lent GPU's fixed time)
+    time_budget_s: float = 0.0
+    budget_probe_steps: int = 60
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -282,6 +292,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"data.sources.{i}.content: only a builtin source can be narrowed, not {s.kind}")
         if s.weight <= 0:
             raise ConfigError(f"data.sources.{i}.weight: must be positive, got {s.weight}")
+        if s.split and (s.split not in ("train", "val") or s.kind not in ("folder", "builtin")):
+            raise ConfigError(f"data.sources.{i}.split: train or val, for a folder or builtin source, got {s.split!r} ({s.kind})")
+        if not 1.0 <= s.downscale <= 8.0 or (s.downscale != 1.0 and s.kind not in ("folder", "builtin")):
+            raise ConfigError(f"data.sources.{i}.downscale: 1 to 8, for a folder or builtin source, got {s.downscale} ({s.kind})")
+    if cfg.validation.split not in ("", "train", "val"):
+        raise ConfigError(f"validation.split: train or val, got {cfg.validation.split!r}")
+    if not 1.0 <= cfg.validation.downscale <= 8.0:
+        raise ConfigError(f"validation.downscale: 1 to 8, got {cfg.validation.downscale}")
+    if cfg.time_budget_s < 0 or cfg.budget_probe_steps < 1:
+        raise ConfigError(f"time_budget_s must be >= 0 and budget_probe_steps >= 1, got {cfg.time_budget_s}, {cfg.budget_probe_steps}")
     bad_levels = [v for v in cfg.validation.levels if v not in LEVELS]
     if bad_levels:
         raise ConfigError(f"validation.levels: unknown level(s) {bad_levels}; choose from {list(LEVELS)}")

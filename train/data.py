@@ -2,7 +2,9 @@
 
 Sources (`train.config.DataSource`):
 - `folder`: sharp images (searched recursively), degraded per sample with the protocol's training
-  subsets (`edge.imaging.degrade.degrade_subset`) chosen from the current phase;
+  subsets (`edge.imaging.degrade.degrade_pair`) chosen from the current phase; `split` keeps the train or
+  validation part of the folder (`edge.imaging.splits`), `downscale` area-downscales each image once, as
+  it is read (photos softer than their pixel grid are used at 2);
 - `gopro`: every `blur/` folder under the root with its sibling `sharp/` (GoPro layout; also what
   `edgesharp train prepare --degrade` writes);
 - `realblur`: a RealBlur list file of `gt_path blur_path` lines, paths relative to `root`
@@ -30,7 +32,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from edge.errors import EdgesharpError, ImageReadError
-from edge.imaging.degrade import degrade_subset
+from edge.imaging.degrade import degrade_pair
 from edge.imaging.io import IMAGE_EXTENSIONS, read_image, write_image
 
 log = logging.getLogger(__name__)
@@ -145,12 +147,19 @@ class DegradedImages(Dataset):
         subsets: list[int] = (1, 3, 5, 7),
         preload: bool = False,
         rescale: tuple[float, float] = (1.0, 1.0),
+        downscale: float = 1.0,
     ):
         if not files:
             raise DataError("no images to train on")
         self.files, self.crop, self.rng, self.subsets = list(files), crop, SampleRNG(seed), list(subsets)
         self.rescale = (float(rescale[0]), float(rescale[1]))
-        self.cache = [read_image(f) for f in self.files] if preload else None
+        self.downscale = float(downscale)
+        self.cache = [self.read(i) for i in range(len(self.files))] if preload else None
+
+    def read(self, index: int) -> np.ndarray:
+        from edge.imaging.splits import downscale
+
+        return downscale(read_image(self.files[index]), self.downscale)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -159,10 +168,10 @@ class DegradedImages(Dataset):
         # index may exceed len(self): it picks file index % len and keys a fresh crop and degradation
         rng = self.rng(index)
         index %= len(self.files)
-        img = self.cache[index] if self.cache is not None else read_image(self.files[index])
+        img = self.cache[index] if self.cache is not None else self.read(index)
         (gt,) = augment([self.sharp_crop(img, rng)], rng)
         subset = int(rng.choice(self.subsets))
-        lq, _ = degrade_subset(gt, subset, rng)
+        gt, lq, _ = degrade_pair(gt, subset, rng)
         return {"lq": to_tensor(lq), "gt": to_tensor(gt), "key": self.files[index].stem}
 
 
@@ -278,19 +287,25 @@ def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDat
                                 f"e.g. from `edgesharp train prepare --degrade`), not {src.kind} degraded on the fly")
             folder = ensure_builtin("train", d.builtin_count) if src.kind == "builtin" else src.path
             files = find_images(folder)
+            if src.split:
+                from edge.imaging.splits import split_of
+
+                files = [f for f in files if split_of(f.name) == src.split]
             if src.kind == "builtin" and src.content != "all":
                 files = [f for f in files if f.name.startswith("gen_") == (src.content == "generated")]
             if not files:
                 raise DataError(f"data.sources.{i}: {folder} holds no images")
             preload = 0 < len(files) <= d.cache_images
-            sources.append(DegradedImages(files, d.crop, cfg.seed + i, cfg.phases[0].subsets, preload, tuple(d.rescale)))
+            sources.append(DegradedImages(files, d.crop, cfg.seed + i, cfg.phases[0].subsets, preload, tuple(d.rescale),
+                                          src.downscale))
         elif src.kind == "gopro":
             sources.append(PairedImages(gopro_pairs(src.path), d.crop, cfg.seed + i, teacher_dir))
         elif src.kind == "realblur":
             sources.append(PairedImages(realblur_pairs(src.path, src.root), d.crop, cfg.seed + i, teacher_dir))
         else:
             raise DataError(f"data.sources.{i}.kind: unknown kind {src.kind!r}")
-        log.info("data source %d: %s %s, %d samples, weight %g", i, src.kind, src.path or src.content, len(sources[-1]), src.weight)
+        log.info("data source %d: %s %s%s, %d samples, weight %g", i, src.kind, src.path or src.content,
+                 f" ({src.split} split)" if src.split else "", len(sources[-1]), src.weight)
     return MixedDataset(sources, [s.weight for s in d.sources], cfg.seed, d.epoch_samples)
 
 

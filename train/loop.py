@@ -56,16 +56,17 @@ class Validator:
     def __init__(self, cfg: TrainConfig, multiple: int):
         from edge.imaging.degrade import degrade_level
         from edge.imaging.io import read_image
+        from edge.imaging.splits import downscale, split_of
         from train.builtin import ensure_builtin
 
         v = cfg.validation
         folder = ensure_builtin("val", max(1, v.max_images)) if v.source == "builtin" else Path(v.source)
-        files = find_images(folder)[: v.max_images or None]
+        files = [f for f in find_images(folder) if not v.split or split_of(f.name) == v.split][: v.max_images or None]
         if not files:
-            raise EdgesharpError(f"validation.source: {folder} holds no images")
+            raise EdgesharpError(f"validation.source: {folder} holds no images" + (f" in its {v.split} split" if v.split else ""))
         self.items = []  # (name, gt, {level: blurred})
         for f in files:
-            img = read_image(f)
+            img = downscale(read_image(f), v.downscale)
             h, w = img.shape[:2]
             side = max(multiple, v.max_side // multiple * multiple)
             th, tw = min(h, side), min(w, side)
@@ -79,8 +80,9 @@ class Validator:
     def __call__(self, model: torch.nn.Module, device: torch.device) -> dict:
         from edge.imaging.metrics import psnr, ssim
 
-        was = model.training
+        was, tuned = model.training, torch.backends.cudnn.benchmark
         model.eval()
+        torch.backends.cudnn.benchmark = False  # images of many sizes: no kernel search for each
         scores = {lv: {"ssim": [], "psnr": []} for lv in self.levels}
         for _, gt, blurred in self.items:
             for lv, img in blurred.items():
@@ -91,6 +93,7 @@ class Validator:
                 scores[lv]["ssim"].append(ssim(gt, out))
                 scores[lv]["psnr"].append(psnr(gt, out))
         model.train(was)
+        torch.backends.cudnn.benchmark = tuned
         res = {lv: {k: float(np.mean(v)) for k, v in s.items()} for lv, s in scores.items()}
         res["mean_ssim"] = float(np.mean([res[lv]["ssim"] for lv in self.levels]))
         return res
@@ -125,6 +128,18 @@ def _append_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def fit_budget(phases, done: int, seconds_per_step: float, seconds_left: float) -> float:
+    """Scale the steps still to run (in place: the rest of the current phase and every later phase) by one
+    factor so that they take `seconds_left`; finished phases and steps stay as they are. Returns the factor."""
+    current, k = phase_at(phases, done)
+    remaining = max(1, sum(p.steps for p in phases) - done)
+    factor = max(seconds_left, 0.0) / max(seconds_per_step, 1e-9) / remaining
+    phases[current].steps = k + max(1, round((phases[current].steps - k) * factor))
+    for p in phases[current + 1 :]:
+        p.steps = max(1, round(p.steps * factor))
+    return factor
+
+
 def _make_loader(dataset, sampler: ResumableSampler, cfg: TrainConfig, device: torch.device) -> DataLoader:
     return DataLoader(
         dataset, batch_size=cfg.data.batch_size, sampler=sampler, num_workers=cfg.data.workers,
@@ -153,6 +168,8 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
+    if d.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: each convolution's fastest kernel, found once
     model = models.create(cfg.arch, **cfg.arch_config)
     if cfg.init_from and not resume:
         checkpoint.load_weights(model, cfg.init_from)
@@ -173,6 +190,10 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
         step, metrics = int(ckpt["step"]), ckpt.get("metrics") or {}
         best = metrics.get("best_mean_ssim")
         checkpoint.set_rng_state(ckpt["rng"])
+        saved_phases = ckpt["config"].get("phases") or []
+        if ckpt["config"].get("time_budget_s") and len(saved_phases) == len(cfg.phases):
+            for phase, saved in zip(cfg.phases, saved_phases, strict=True):  # as the budget scaled them
+                phase.steps = int(saved["steps"])
         changed = sorted(k for k, v in to_dict(cfg).items() if ckpt["config"].get(k) != v)
         if changed:
             log.warning("resuming with a config that differs from the checkpoint's in: %s", ", ".join(changed))
@@ -208,6 +229,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
     result = Result("done", step, out, best)
     iterator, iter_key = None, None
     t_last, steps_since = time.perf_counter(), 0
+    t_start, first_step, probe_t = t_last, step, None
     with SigintFlag() as sigint:
         while step < end:
             phase_i, _ = phase_at(cfg.phases, step)
@@ -248,6 +270,22 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
                 ema.update(model)
             step += 1
             steps_since += 1
+            if cfg.time_budget_s > 0 and step - first_step in (10, 10 + cfg.budget_probe_steps):
+                now = time.perf_counter()
+                if probe_t is None:
+                    probe_t = now
+                else:  # ranks average their clocks, so every rank scales its phases alike
+                    timing = torch.tensor([(now - probe_t) / cfg.budget_probe_steps, now - t_start], device=d.device)
+                    rate, elapsed = (float(v) for v in all_reduce_mean(timing, d))
+                    factor = fit_budget(cfg.phases, step, rate, cfg.time_budget_s - elapsed)
+                    total = sum(p.steps for p in cfg.phases)
+                    end = min(total, stop_at_step) if stop_at_step is not None else total
+                    if bar is not None:
+                        bar.total = total
+                    if d.main:
+                        save_config(cfg, out / "config.yaml")
+                    log.info("time budget %.0f s: %.3f s a step, steps scaled by %.3f to %d (phases %s)",
+                             cfg.time_budget_s, rate, factor, total, ", ".join(str(p.steps) for p in cfg.phases))
             loss_value = float(check[0])
             result.losses.append(loss_value)
             if bar is not None:

@@ -1,4 +1,6 @@
-"""The degradation protocol: evaluation blur levels, the seed's training subsets 1, 3, 5 and 7, and 9 (nearly sharp).
+"""The degradation protocol: evaluation blur levels, the seed's training subsets 1, 3, 5 and 7, 9 (nearly
+sharp) and 11 (a webcam: dim or gamma-shifted scene, mild optical and motion blur, sensor noise, 4:2:0
+chroma, MJPEG).
 
 "Bicubic f" resizes down by factor f and back up, both bicubic; a Gaussian blur of sigma s follows.
 Evaluation levels draw their per-image parameters from an RNG seeded by (seed, level, image name), so
@@ -85,6 +87,62 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, kind: str, strength: fl
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
+def gamma(img: np.ndarray, g: float) -> np.ndarray:
+    """Tone curve 255 * (x / 255) ** g (g > 1: darker mid-tones, as an auto-exposure that underexposes)."""
+    if not g > 0:
+        raise ValueError(f"gamma must be > 0, got {g}")
+    lut = np.clip(np.round(255.0 * (np.arange(256) / 255.0) ** g), 0, 255).astype(np.uint8)
+    return lut[img]
+
+
+def sensor_noise(img: np.ndarray, rng: np.random.Generator, shot: float, read: float) -> np.ndarray:
+    """Signal-dependent noise of a camera sensor: variance shot * x + read ** 2 (x and read in 8-bit units),
+    drawn per pixel and channel. shot 0.1 with read 1 gives std 3.7 at mid-grey, a webcam in a lit room."""
+    if shot < 0 or read < 0:
+        raise ValueError(f"sensor noise needs shot >= 0 and read >= 0, got {shot}, {read}")
+    x = img.astype(np.float32)
+    std = np.sqrt(shot * x + read * read)
+    x += rng.standard_normal(x.shape, dtype=np.float32) * std
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def chroma_420(img: np.ndarray) -> np.ndarray:
+    """4:2:0 chroma: Cb and Cr kept at half resolution in each direction (area) and brought back (bilinear),
+    as a camera's YUV 4:2:0 stream (NV12, I420) delivers them. The image's colour order does not matter."""
+    h, w = img.shape[:2]
+    ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    small = cv2.resize(ycc[..., 1:], (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA)
+    ycc[..., 1:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
+def motion_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line kernel `length` pixels long at `angle` degrees (sub-pixel lengths weight the ends)."""
+    if length < 1:
+        raise ValueError(f"motion blur length must be >= 1 pixel, got {length}")
+    half = int(np.ceil((length - 1) / 2))
+    size = 2 * half + 1
+    k = np.zeros((size, size), np.float32)
+    steps = max(2, int(np.ceil(length * 4)))
+    t = np.linspace(-(length - 1) / 2, (length - 1) / 2, steps)
+    rad = np.deg2rad(angle)
+    for x, y in zip(half + t * np.cos(rad), half - t * np.sin(rad), strict=True):
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        fx, fy = x - x0, y - y0
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            for dx, wx in ((0, 1 - fx), (1, fx)):
+                if 0 <= y0 + dy < size and 0 <= x0 + dx < size:
+                    k[y0 + dy, x0 + dx] += wx * wy
+    return k / k.sum()
+
+
+def motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
+    """Linear motion blur: a hand or head moving `length` pixels at `angle` degrees during the exposure."""
+    if length <= 1:
+        return img.copy()
+    return cv2.filter2D(img, -1, motion_kernel(length, angle), borderType=cv2.BORDER_REFLECT_101)
+
+
 @dataclass(frozen=True)
 class Subset:
     """A training degradation recipe; ranges are sampled uniformly per image."""
@@ -105,6 +163,18 @@ class Subset:
     # independent draws make a low-level-like pair (both mild) a few percent of the samples
     coupled: bool = False
     jitter: float = 0.12
+    # webcam steps (subset 11): a scene change applied to the ground truth too (exposure gain or gamma, even
+    # odds), linear motion blur, signal-dependent sensor noise (instead of the Gaussian/Poisson noise above),
+    # 4:2:0 chroma; each with its probability
+    scene_prob: float = 0.0
+    scene_exposure: tuple[float, float] = (0.35, 1.0)
+    scene_gamma: tuple[float, float] = (0.8, 1.6)
+    motion_length: tuple[float, float] | None = None
+    motion_prob: float = 0.0
+    sensor_shot: tuple[float, float] | None = None
+    sensor_read: tuple[float, float] = (0.5, 2.5)
+    sensor_prob: float = 0.0
+    chroma_prob: float = 0.0
 
 
 SUBSETS: dict[int, Subset] = {
@@ -139,6 +209,23 @@ SUBSETS: dict[int, Subset] = {
     # 9: nearly sharp, clean: from untouched frames up to just past the low evaluation level (f 1.2, s 0.4),
     # to teach a student to leave sharp frames alone (not one of the seed's subsets).
     9: Subset("nearly sharp", factor=(1.0, 1.25), sigma=(0.0, 0.45)),
+    # 11: a webcam frame: a dim or gamma-shifted scene (the target changes with it: brightening is not asked
+    # for), mild focus blur from nearly sharp to medium, a little motion blur, sensor noise at webcam levels
+    # (std 1-8 at mid-grey), YUV 4:2:0 chroma, and MJPEG compression as USB webcams deliver 720p.
+    11: Subset(
+        "webcam",
+        factor=(1.0, 1.8),
+        sigma=(0.0, 1.0),
+        coupled=True,
+        jpeg_quality=(55, 95),
+        jpeg_prob=0.6,
+        scene_prob=0.4,
+        motion_length=(1.0, 4.0),
+        motion_prob=0.3,
+        sensor_shot=(0.0, 0.4),
+        sensor_prob=0.8,
+        chroma_prob=0.5,
+    ),
 }
 
 
@@ -182,11 +269,30 @@ def degrade_subset(
         params["jpeg_quality"] = q
         return jpeg(x, q, color)
 
+    def motion(x: np.ndarray) -> np.ndarray:
+        length, angle = float(rng.uniform(*spec.motion_length)), float(rng.uniform(0.0, 180.0))
+        params["motion"] = {"length": length, "angle": angle}
+        return motion_blur(x, length, angle)
+
+    def sensor(x: np.ndarray) -> np.ndarray:
+        shot, read = float(rng.uniform(*spec.sensor_shot)), float(rng.uniform(*spec.sensor_read))
+        params["sensor_noise"] = {"shot": shot, "read": read}
+        return sensor_noise(x, rng, shot, read)
+
+    def chroma(x: np.ndarray) -> np.ndarray:
+        return chroma_420(x) if color == "rgb" else chroma_420(x[..., ::-1])[..., ::-1].copy()
+
     steps = [("blur", blur)]
+    if spec.motion_length and rng.random() < spec.motion_prob:
+        steps.append(("motion", motion))
     if spec.extra_downscale and rng.random() < spec.extra_downscale_prob:
         steps.append(("extra_downscale", extra))
     if (spec.gaussian_noise or spec.poisson_scale) and rng.random() < spec.noise_prob:
         steps.append(("noise", noise))
+    if spec.sensor_shot and rng.random() < spec.sensor_prob:
+        steps.append(("sensor_noise", sensor))
+    if spec.chroma_prob and rng.random() < spec.chroma_prob:
+        steps.append(("chroma_420", chroma))
     if spec.jpeg_quality and rng.random() < spec.jpeg_prob:
         steps.append(("jpeg", compress))
     if spec.shuffle_order:
@@ -197,6 +303,29 @@ def degrade_subset(
         out = fn(out)
         params["steps"].append(name)
     return out, params
+
+
+def degrade_pair(
+    img: np.ndarray, subset: int, rng: np.random.Generator, color: str = "rgb"
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(target, degraded input, parameters) of a training pair from a sharp uint8 image. A subset with a
+    scene change (11) first makes the scene dimmer or changes its tone curve, in the target as in the input;
+    other subsets return `img` itself as the target and draw exactly what `degrade_subset` draws."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown training subset {subset!r}; choose one of {sorted(SUBSETS)}")
+    spec = SUBSETS[subset]
+    scene = None
+    if spec.scene_prob > 0 and rng.random() < spec.scene_prob:
+        if rng.random() < 0.5:
+            scene = {"exposure": float(rng.uniform(*spec.scene_exposure))}
+            img = exposure(img, scene["exposure"])
+        else:
+            scene = {"gamma": float(rng.uniform(*spec.scene_gamma))}
+            img = gamma(img, scene["gamma"])
+    lq, params = degrade_subset(img, subset, rng, color)
+    if scene is not None:
+        params["scene"] = scene
+    return img, lq, params
 
 
 def describe_subsets() -> dict[int, dict]:

@@ -57,6 +57,11 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(shuffle=2, width=16, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2]),
         "pixel-unshuffle x2 stem, width 16, [2,2,4]/2/[2,2,2], pixel-shuffle back, global residual",
     ),
+    "nafnet-w32-m6": ArchSpec(
+        NAFNet,
+        dict(width=32, enc_blk_nums=[2, 2, 4], middle_blk_num=6, dec_blk_nums=[2, 2, 2]),
+        "GPU teacher: width 32 at full resolution, [2,2,4]/6/[2,2,2], LayerNorm (4.0M parameters)",
+    ),
     "nafnet-ps4-w32": ArchSpec(
         NAFNet,
         dict(shuffle=4, width=32, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2]),
