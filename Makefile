@@ -47,8 +47,9 @@ default-model: install-all
 # The calibration step alone, from a student checkpoint (`python -m calibrate.recover edge/models/default
 # runs/recovered/last.pt` rebuilds one from the shipped bundle's ONNX file): about 25 min on 2 cores.
 CHECKPOINT ?= runs/default-student2/last.pt
+BUNDLE ?= edge/models/default
 default-bundle:
-	edgesharp calibrate $(CHECKPOINT) --out edge/models/default --name edgesharp-default --skip-ort-int8 --slim \
+	edgesharp calibrate $(CHECKPOINT) --out $(BUNDLE) --name edgesharp-default --skip-ort-int8 --slim \
 		--max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000 \
 		--qat-photometric 0.5 --int8-optional \
 		--val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2 \

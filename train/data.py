@@ -386,8 +386,8 @@ def prepare_patches(inputs: list[str | os.PathLike], out_dir: str | os.PathLike,
                         stats["skipped_existing"] += 1
                         continue
                     rng = np.random.default_rng([seed, *name.encode()])
-                    lq, _ = degrade_subset(patch, int(rng.choice(degrade)), rng)
-                    write_image(out / "sharp" / name, patch)
+                    sharp, lq, _ = degrade_pair(patch, int(rng.choice(degrade)), rng)
+                    write_image(out / "sharp" / name, sharp)
                     write_image(target, lq)
                 else:
                     write_image(out / name, patch)

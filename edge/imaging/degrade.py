@@ -117,7 +117,8 @@ def chroma_420(img: np.ndarray) -> np.ndarray:
 
 
 def motion_kernel(length: float, angle: float) -> np.ndarray:
-    """A normalised line kernel `length` pixels long at `angle` degrees (sub-pixel lengths weight the ends)."""
+    """A normalised, antialiased line kernel `length` pixels long at `angle` degrees: points along the line
+    splatted bilinearly, so its end pixels weigh less than a box of `length` would give them."""
     if length < 1:
         raise ValueError(f"motion blur length must be >= 1 pixel, got {length}")
     half = int(np.ceil((length - 1) / 2))
@@ -211,7 +212,7 @@ SUBSETS: dict[int, Subset] = {
     9: Subset("nearly sharp", factor=(1.0, 1.25), sigma=(0.0, 0.45)),
     # 11: a webcam frame: a dim or gamma-shifted scene (the target changes with it: brightening is not asked
     # for), mild focus blur from nearly sharp to medium, a little motion blur, sensor noise at webcam levels
-    # (std 1-8 at mid-grey), YUV 4:2:0 chroma, and MJPEG compression as USB webcams deliver 720p.
+    # (std about 0.5-7.6 at mid-grey), YUV 4:2:0 chroma, and MJPEG compression as USB webcams deliver 720p.
     11: Subset(
         "webcam",
         factor=(1.0, 1.8),

@@ -86,3 +86,91 @@ def test_load_weights_accepts_official_release_layout(tmp_path):
         torch.testing.assert_close(a, b)
     with pytest.raises(CheckpointError, match="weights do not fit nafnet-tiny"):
         checkpoint.load_weights(models.create("nafnet-tiny"), path)
+
+
+def trained_checkpoint(path, ema_offset: float | None = 0.05):
+    """A full checkpoint of nafnet-test after one optimizer step; EMA weights offset from the model's."""
+    torch.manual_seed(0)
+    model = models.create("nafnet-test", width=8)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.rand(1, 3, 16, 16)).mean().backward()
+    opt.step()
+    ema = None
+    if ema_offset is not None:
+        ema = models.create("nafnet-test", width=8)
+        ema.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            for p in ema.parameters():
+                p.add_(torch.randn_like(p) * ema_offset)
+    checkpoint.save_checkpoint(path, model, ema=ema, optimizer=opt, step=12, phase=1, config={"seed": 3},
+                               metrics={"best_mean_ssim": 0.9})
+    return model, ema
+
+
+def test_slim_checkpoint_keeps_the_ema_weights_and_drops_the_resume_state(tmp_path):
+    model, ema = trained_checkpoint(tmp_path / "last.pt")
+    out = checkpoint.slim_checkpoint(tmp_path / "last.pt", tmp_path / "slim.pt")
+    assert out == tmp_path / "slim.pt" and out.stat().st_size < (tmp_path / "last.pt").stat().st_size
+    slim = checkpoint.read_checkpoint(out)
+    assert slim["optimizer"] is None and slim["scheduler"] is None and slim["ema"] is None and "rng" not in slim
+    assert (slim["arch"], slim["arch_config"]["width"], slim["step"], slim["phase"]) == ("nafnet-test", 8, 12, 1)
+    assert slim["config"] == {"seed": 3} and slim["metrics"] == {"best_mean_ssim": 0.9}
+    assert slim["slimmed"] == {"from": str(tmp_path / "last.pt"), "weights": "ema", "dtype": "float32"}
+    assert slim["model"].keys() == ema.state_dict().keys()
+    for key, value in ema.state_dict().items():
+        assert torch.equal(slim["model"][key], value), key
+    assert not all(torch.equal(slim["model"][k], v) for k, v in model.state_dict().items()), "EMA, not the model"
+    loaded, info = checkpoint.load_student(out)
+    assert info["step"] == 12
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ema.eval()(x))
+    # without an EMA the model's weights are kept
+    model, _ = trained_checkpoint(tmp_path / "plain.pt", ema_offset=None)
+    slim = checkpoint.read_checkpoint(checkpoint.slim_checkpoint(tmp_path / "plain.pt", tmp_path / "plain-slim.pt"))
+    assert slim["slimmed"]["weights"] == "model"
+    assert all(torch.equal(slim["model"][k], v) for k, v in model.state_dict().items())
+
+
+def test_half_slim_checkpoint_stores_float16_and_loads_back_as_float32(tmp_path):
+    _, ema = trained_checkpoint(tmp_path / "last.pt")
+    full = checkpoint.slim_checkpoint(tmp_path / "last.pt", tmp_path / "slim.pt")
+    half = checkpoint.slim_checkpoint(tmp_path / "last.pt", tmp_path / "half.pt", half=True)
+    slim = checkpoint.read_checkpoint(half)
+    assert slim["slimmed"]["dtype"] == "float16"
+    floats = {k: v for k, v in slim["model"].items() if v.is_floating_point()}
+    assert floats and all(v.dtype == torch.float16 for v in floats.values())
+    for key, value in ema.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(slim["model"][key].float(), value, rtol=1e-3, atol=1e-4)
+    sizes = [p.stat().st_size for p in (tmp_path / "last.pt", full, half)]
+    assert sizes[2] < sizes[1] < sizes[0]
+
+    def weight_bytes(path):
+        return sum(v.numel() * v.element_size() for v in checkpoint.read_checkpoint(path)["model"].values())
+
+    assert weight_bytes(half) == weight_bytes(full) // 2  # nafnet-test holds float tensors only
+    loaded, info = checkpoint.load_student(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        reference = ema.eval()(x)
+        out = loaded(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, reference, rtol=0, atol=2e-3)
+
+
+def test_train_slim_command(tmp_path, capsys):
+    from train.__main__ import main as python_m_train
+
+    trained_checkpoint(tmp_path / "last.pt")
+    assert python_m_train(["slim", str(tmp_path / "last.pt"), "--out", str(tmp_path / "out" / "teacher.pt"), "--half"]) == 0
+    assert f"wrote {tmp_path / 'out' / 'teacher.pt'} (" in capsys.readouterr().out
+    assert checkpoint.read_checkpoint(tmp_path / "out" / "teacher.pt")["slimmed"]["dtype"] == "float16"
+    assert python_m_train(["slim", str(tmp_path / "last.pt"), "--out", str(tmp_path / "f32.pt")]) == 0
+    assert checkpoint.read_checkpoint(tmp_path / "f32.pt")["slimmed"]["dtype"] == "float32"
+    assert python_m_train(["slim", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.pt")]) == 1
+    assert "missing.pt: checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(SystemExit):
+        python_m_train(["slim", str(tmp_path / "last.pt")])  # --out is required

@@ -49,12 +49,40 @@ def test_exponents_without_a_dot_are_numbers(tmp_path):
         ("loss.ssim_window=box", "loss.ssim_window: choose gaussian or uniform"),
         ("data.rescale=[2.0, 1.0]", r"data.rescale: need \[min, max\]"),
         ("validation.levels=[extreme]", "validation.levels: unknown level"),
+        ("data.sources.0.split=test", r"data.sources.0.split: train or val, .* got 'test'"),
+        ("data.sources.0.downscale=0.5", "data.sources.0.downscale: 1 to 8"),
+        ("data.sources.0.downscale=9", "data.sources.0.downscale: 1 to 8"),
+        ("validation.split=validation", "validation.split: train or val, got 'validation'"),
+        ("validation.downscale=0.9", "validation.downscale: 1 to 8, got 0.9"),
+        ("validation.downscale=8.5", "validation.downscale: 1 to 8, got 8.5"),
+        ("time_budget_s=-1", r"time_budget_s must be >= 0 .*got -1.0"),
+        ("budget_probe_steps=0", r"budget_probe_steps >= 1, got .*, 0"),
+        ("budget_probe_steps=1.5", "budget_probe_steps: expected an integer"),
         ("arch", "expected key=value"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_split_and_downscale_are_for_sources_of_sharp_images():
+    gopro = ["data.sources.0.kind=gopro", "data.sources.0.path=/data/gopro"]
+    with pytest.raises(ConfigError, match=r"data.sources.0.split: train or val, for a folder or builtin source, got 'val' \(gopro\)"):
+        load_config(None, [*gopro, "data.sources.0.split=val"])
+    with pytest.raises(ConfigError, match=r"data.sources.0.downscale: .*got 2.0 \(gopro\)"):
+        load_config(None, [*gopro, "data.sources.0.downscale=2"])
+    assert load_config(None, [*gopro, "data.sources.0.downscale=1"]).data.sources[0].downscale == 1.0
+    cfg = load_config(None, ["data.sources.0.kind=folder", "data.sources.0.path=/photos", "data.sources.0.split=val",
+                             "data.sources.0.downscale=2", "validation.split=val", "validation.downscale=8",
+                             "time_budget_s=270", "budget_probe_steps=1"])
+    src = cfg.data.sources[0]
+    assert (src.split, src.downscale, cfg.validation.split, cfg.validation.downscale) == ("val", 2.0, "val", 8.0)
+    assert (cfg.time_budget_s, cfg.budget_probe_steps) == (270.0, 1)
+    # an empty value (as train/gpu-default.sh passes) clears a split
+    assert load_config(None, ["data.sources.0.split=val", "data.sources.0.split=", "validation.split="]).data.sources[0].split == ""
+    defaults = TrainConfig()
+    assert (defaults.time_budget_s, defaults.validation.split, defaults.validation.downscale) == (0.0, "", 1.0)
 
 
 def test_yaml_errors_name_the_file_and_key(tmp_path):

@@ -192,3 +192,75 @@ def test_edgesharp_train_prepare_reports_counts(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "6 patches from 2 images" in out and "1 unreadable" in out
     assert len(list((tmp_path / "p").glob("*.png"))) == 6
+
+
+def split_folder(folder, n_val: int = 2, n_train: int = 3, h: int = 80, w: int = 96):
+    """A folder of images whose names fall in the val and train parts (`edge.imaging.splits.split_of`)."""
+    from edge.imaging.splits import split_of
+
+    names = [f"p{i}.png" for i in range(200)]
+    val = [n for n in names if split_of(n) == "val"][:n_val]
+    train = [n for n in names if split_of(n) == "train"][:n_train]
+    assert len(val) == n_val and len(train) == n_train
+    for i, name in enumerate(val + train):
+        write_image(folder / name, make_image(h, w, i))
+    return sorted(val), sorted(train)
+
+
+def test_folder_source_split_keeps_one_part_of_the_folder(tmp_path):
+    val, train = split_folder(tmp_path / "photos")
+    for part, expected in (("val", val), ("train", train), ("", sorted(val + train))):
+        src = {"kind": "folder", "path": str(tmp_path / "photos"), "split": part}
+        ds = data.build_dataset(tiny_config(tmp_path / part, data={"sources": [src]}))
+        assert sorted(f.name for f in ds.sources[0].files) == expected, part
+        assert {ds[i]["key"] for i in range(len(ds))} <= {n.removesuffix(".png") for n in expected}
+    only_train = tmp_path / "only-train"
+    only_train.mkdir()
+    for name in train:
+        (only_train / name).write_bytes((tmp_path / "photos" / name).read_bytes())
+    cfg = tiny_config(tmp_path / "none", data={"sources": [{"kind": "folder", "path": str(only_train), "split": "val"}]})
+    with pytest.raises(DataError, match="data.sources.0: .*holds no images"):
+        data.build_dataset(cfg)
+
+
+@pytest.mark.parametrize("cache_images", [2000, 0])
+def test_folder_source_downscale_reads_each_image_once_at_the_smaller_size(tmp_path, cache_images):
+    _, train = split_folder(tmp_path / "photos", n_val=0, n_train=2)
+    src = {"kind": "folder", "path": str(tmp_path / "photos"), "downscale": 2}
+    ds = data.build_dataset(tiny_config(tmp_path / "run", data={"sources": [src], "cache_images": cache_images}))
+    images = ds.sources[0]
+    assert images.downscale == 2.0 and (images.cache is not None) == bool(cache_images)
+    for i in range(len(images)):
+        full = read_image(images.files[i]).astype(float)
+        small = images.read(i)
+        assert small.shape == (40, 48, 3) and small.dtype == np.uint8
+        blocks = full.reshape(40, 2, 48, 2, 3).mean(axis=(1, 3))  # area downscale by 2: means of 2x2 blocks
+        assert np.abs(small - blocks).max() <= 1
+        if images.cache is not None:
+            np.testing.assert_array_equal(images.cache[i], small)
+    assert all(ds[i]["gt"].shape == (3, 32, 32) for i in range(4))
+    # a horizontal ramp read at half size: a 32-pixel crop spans twice the grey levels
+    ramp = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (96, 1, 3))
+    write_image(tmp_path / "ramp" / "ramp.png", ramp)
+    src = {"kind": "folder", "path": str(tmp_path / "ramp"), "downscale": 2}
+    ds = data.build_dataset(tiny_config(tmp_path / "ramp-run", data={"sources": [src], "cache_images": cache_images}))
+    ds.set_subsets([9])
+    gts = [ds[i]["gt"] for i in range(6)]
+    assert all(61 <= int(g.max()) - int(g.min()) <= 63 for g in gts)
+
+
+def test_webcam_subset_changes_the_target_with_the_scene(tmp_path):
+    """Subset 11's scene change (darker or another tone curve) is in the ground truth as in the input."""
+    write_image(tmp_path / "grey" / "grey.png", np.full((48, 48, 3), 128, np.uint8))
+    cfg = tiny_config(tmp_path / "run", data={"sources": [{"kind": "folder", "path": str(tmp_path / "grey")}]})
+    ds = data.build_dataset(cfg)
+    ds.set_subsets([3])
+    assert all(bool((ds[i]["gt"] == 128).all()) for i in range(12))
+    ds.set_subsets([11])
+    samples = [ds[i] for i in range(24)]
+    changed = [s for s in samples if not bool((s["gt"] == 128).all())]
+    assert 0 < len(changed) < len(samples)
+    for s in changed:
+        assert len(s["gt"].unique()) == 1, "a flat scene stays flat in the target"
+        # the input is the changed scene, degraded: its mean follows the target, not the original grey
+        assert abs(s["lq"].float().mean() - s["gt"].float().mean()) < 3

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from train_helpers import tiny_config
+from train_helpers import make_image, tiny_config
 
 from edge.cli import main as edgesharp
 from train import checkpoint, loop
@@ -228,3 +229,111 @@ def test_init_from_an_official_release_file(sharp_folder, tmp_path):
     model, _ = checkpoint.load_student(tmp_path / "run" / "last.pt")
     for key, value in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
+def phases_of(*steps):
+    from train.config import PhaseConfig
+
+    return [PhaseConfig(name=f"p{i}", steps=s) for i, s in enumerate(steps)]
+
+
+@pytest.mark.parametrize(("done", "seconds_left"), [(150, 100.0), (150, 900.0), (100, 100.0), (0, 60.0), (599, 1000.0)])
+def test_fit_budget_scales_the_steps_still_to_run(done, seconds_left):
+    from train.schedule import phase_at
+
+    phases = phases_of(100, 200, 300)
+    current, k = phase_at(phases, done)
+    before = [p.steps for p in phases]
+    factor = loop.fit_budget(phases, done, 0.5, seconds_left)
+    after = [p.steps for p in phases]
+    assert factor == pytest.approx(seconds_left / 0.5 / (600 - done))
+    assert after[:current] == before[:current], "finished phases stay as they are"
+    assert after[current] == k + max(1, round((before[current] - k) * factor)) and after[current] > k
+    assert after[current + 1 :] == [max(1, round(s * factor)) for s in before[current + 1 :]]
+    assert sum(after) == pytest.approx(done + seconds_left / 0.5, abs=len(phases))
+    assert [p.name for p in phases] == ["p0", "p1", "p2"]
+
+
+def test_fit_budget_without_time_left_ends_one_step_later():
+    phases = phases_of(100, 200, 300)
+    assert loop.fit_budget(phases, 150, 0.5, -20.0) == 0.0
+    assert [p.steps for p in phases] == [100, 51, 1], "the current phase keeps its steps done and one more"
+    phases = phases_of(10, 10)
+    assert loop.fit_budget(phases, 5, 0.0, 50.0) > 1e6  # a zero rate does not divide by zero
+    assert phases[0].steps > 1e6 and phases[1].steps > 1e6
+
+
+def test_validator_reads_one_split_of_a_folder_at_the_downscale(tmp_path):
+    from edge.errors import EdgesharpError
+    from edge.imaging.io import read_image, write_image
+    from edge.imaging.splits import split_of
+    from train import models
+
+    names = [f"v{i}.png" for i in range(200)]
+    val = [n for n in names if split_of(n) == "val"][:2]
+    train = [n for n in names if split_of(n) == "train"][:3]
+    for i, name in enumerate(val + train):
+        write_image(tmp_path / "photos" / name, make_image(80, 96, i))
+
+    def items(folder, **validation):
+        cfg = tiny_config(tmp_path / "run", validation={"source": str(folder), "max_side": 512, **validation})
+        return loop.Validator(cfg, 8).items
+
+    got = items(tmp_path / "photos", split="val", downscale=2)
+    assert sorted(name for name, _, _ in got) == sorted(n.removesuffix(".png") for n in val)
+    for name, gt, blurred in got:
+        assert gt.shape == (40, 48, 3)
+        full = read_image(tmp_path / "photos" / f"{name}.png").astype(float)
+        assert np.abs(gt - full.reshape(40, 2, 48, 2, 3).mean(axis=(1, 3))).max() <= 1
+        assert set(blurred) == {"heavy", "medium", "low"} and all(b.shape == gt.shape for b in blurred.values())
+    assert sorted(name for name, _, _ in items(tmp_path / "photos", split="train")) == sorted(n[:-4] for n in train)
+    assert {gt.shape for _, gt, _ in items(tmp_path / "photos", split="train")} == {(80, 96, 3)}
+    assert len(items(tmp_path / "photos")) == 5
+    for name in val:
+        (tmp_path / "photos" / name).unlink()
+    with pytest.raises(EdgesharpError, match="validation.source: .*photos holds no images in its val split"):
+        items(tmp_path / "photos", split="val")
+    cfg = tiny_config(tmp_path / "run", validation={"source": str(tmp_path / "photos"), "split": "train", "downscale": 2})
+    scores = loop.Validator(cfg, 8)(models.create("nafnet-test"), torch.device("cpu"))
+    assert 0 < scores["mean_ssim"] <= 1
+
+
+def test_time_budget_scales_the_phases_saves_them_and_resume_keeps_them(sharp_folder, tmp_path, monkeypatch):
+    # 16 steps; the budget probe times steps 11-12 and the budget is spent by then: the current phase (1, 4
+    # steps done) gets one more step, so the run ends at 13; a resumed run keeps the scaled phases
+    calls = []
+    real = loop.fit_budget
+
+    def recording(phases, done, rate, left):
+        calls.append((done, rate, left))
+        return real(phases, done, rate, left)
+
+    monkeypatch.setattr(loop, "fit_budget", recording)
+    opts = {"time_budget_s": 1e-3, "budget_probe_steps": 2, "phases": [
+        {"subsets": [1], "steps": 8, "lr": 1e-3, "warmup_steps": 1}, {"subsets": [3], "steps": 8, "lr": 5e-4}]}
+    straight = loop.train(folder_cfg(tmp_path / "a", sharp_folder, **opts))
+    assert straight.status == "done" and straight.step == 13 and len(straight.losses) == 13
+    assert len(calls) == 1 and calls[0][0] == 12 and calls[0][1] > 0 and calls[0][2] < 0
+    from train.config import load_config
+
+    saved = load_config(tmp_path / "a" / "config.yaml")
+    assert [p.steps for p in saved.phases] == [8, 5] and saved.time_budget_s == 1e-3
+    records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 14))
+    assert checkpoint.read_checkpoint(tmp_path / "a" / "last.pt")["step"] == 13
+
+    first = loop.train(folder_cfg(tmp_path / "b", sharp_folder, **opts), stop_at_step=12)
+    assert first.step == 12
+    assert [p["steps"] for p in checkpoint.read_checkpoint(tmp_path / "b" / "last.pt")["config"]["phases"]] == [8, 5]
+    second = loop.train(folder_cfg(tmp_path / "b", sharp_folder, **opts), resume=True)
+    assert second.status == "done" and second.step == 13, "the resumed run ends where the budget put the end"
+    assert first.losses + second.losses == straight.losses
+
+
+def test_a_run_shorter_than_the_budget_probe_keeps_its_phases(sharp_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "fit_budget", lambda *a: pytest.fail("fit_budget must not run"))
+    result = loop.train(folder_cfg(tmp_path / "a", sharp_folder, time_budget_s=1e-3, budget_probe_steps=60))
+    assert result.step == 8  # the probe would end at step 70
+    from train.config import load_config
+
+    assert [p.steps for p in load_config(tmp_path / "a" / "config.yaml").phases] == [4, 4]
