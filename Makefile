@@ -24,25 +24,32 @@ lint:
 # `edgesharp calibrate --qat-sensitivity heavy`; MODEL_CARD.md, v10)
 DEFAULT_FLOAT_NODES = 0/add/8 0/add/9 0/add/11 0/conv2d/3 1/pixel_shuffle/3 ending/conv2d/0 shuffle/pixel_shuffle/0
 
-# Photos for the default's calibration: the validation split (edge/imaging/splits.py) is the guard set, the
-# rest the calibration and fine-tuning crops, both area-downscaled x2 (the photos are softer than their grid)
+# Photos for the default's last training stage and its calibration: the train split (edge/imaging/splits.py)
+# trains and calibrates, the validation split chooses and guards; both area-downscaled x2 (the photos are
+# softer than their grid). DATA=~/Pictures/DIV2K rebuilds the default from other photos the same way.
 DATA ?= ../shared/data/train_photos
 
-# The shipped default model, from nothing but what installed packages provide (MODEL_CARD.md has the times):
-# teacher on ground truth (mixed, then clean blur) and again from its own weights, real-time student `nafnet-rt-s2`
-# distilled from it and again from its own weights by the continued teacher, then INT8 by 2,000 steps of
-# quantization-aware fine-tuning with NNCF's overflow fix (7-bit weights in every dense convolution, so CPUs
-# without VNNI compute what VNNI CPUs do) and the tensors above kept float, under a 0.006 SSIM guard on every
-# level, every guard group and every CPU kernel class this machine runs (calibrate/classes.py), then the
-# Kodak24 and GoPro check.
+# The shipped default model (MODEL_CARD.md has the times): teacher on ground truth (mixed, then clean blur) and
+# again from its own weights, real-time student `nafnet-rt-s2` distilled from it and again from its own weights by
+# the continued teacher (package photos and generated content), continued on ground truth from the photos in DATA
+# with webcam degradations (default-photos.yaml), then INT8 by 2,000 steps of quantization-aware fine-tuning with
+# NNCF's overflow fix (7-bit weights in every dense convolution, so CPUs without VNNI compute what VNNI CPUs do)
+# and the tensors above kept float, under a 0.006 SSIM guard on every level, every guard group and every CPU
+# kernel class this machine runs (calibrate/classes.py); a refused INT8 leaves a float-only bundle. Then the
+# validation split, Kodak24 and GoPro check.
+PHOTO_SETS = --set data.sources.0.path=$(DATA) --set validation.source=$(DATA)
 default-model: install-all
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default-teacher-continue.yaml $(if $(wildcard runs/default-teacher2/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
 	edgesharp train train/configs/default-continue.yaml $(if $(wildcard runs/default-student2/last.pt),--resume)
-	$(MAKE) default-bundle CHECKPOINT=runs/default-student2/last.pt
-	edgesharp bench quality --model edge/models/default --teacher runs/default-teacher2/last.pt \
-		--images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs --out out/default-model-quality
+	edgesharp train train/configs/default-photos.yaml --set init_from=runs/default-student2/last.pt $(PHOTO_SETS) \
+		$(if $(wildcard runs/default-photos/last.pt),--resume)
+	$(MAKE) default-bundle CHECKPOINT=runs/default-photos/last.pt
+	edgesharp bench quality --model edge/models/default --images $(DATA) --split val --downscale 2 \
+		--out out/default-model-val
+	edgesharp bench quality --model edge/models/default --images ../shared/data/kodak24 \
+		--pairs ../shared/data/gopro_pairs --out out/default-model-quality
 
 # The calibration step alone, from a student checkpoint (`python -m calibrate.recover edge/models/default
 # runs/recovered/last.pt` rebuilds one from the shipped bundle's ONNX file): about 25 min on 2 cores.

@@ -82,6 +82,10 @@ def _add_quality(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="degradation seed (default 0)")
     g.add_argument("--exposure", type=float, default=1.0,
                    help="multiply the sharp images' 8-bit values by this before blurring (0.5: a dim room; default 1)")
+    g.add_argument("--split", choices=("train", "val"),
+                   help="score only this part of --images (edge/imaging/splits.py; the validation split of train_photos: val)")
+    g.add_argument("--downscale", type=float, default=1.0,
+                   help="area-downscale each image by this first (train_photos are used at 2; default 1)")
     g.add_argument("--no-sheet", action="store_true", help="skip the comparison sheet PNG")
 
 
@@ -153,7 +157,8 @@ def quality_config(args, models: list[Path], out: Path):
     cfg = QualityConfig(
         models=models, images=args.images, pairs=args.pairs, teacher=args.teacher, levels=args.levels,
         backends=[b for b in args.backends if b != "pytorch"], precisions=args.precisions, limit=args.limit,
-        max_side=args.max_side, seed=args.seed, exposure=args.exposure, sheet=None if args.no_sheet else out / "comparison_sheet.png",
+        max_side=args.max_side, seed=args.seed, exposure=args.exposure, split=args.split, downscale=args.downscale,
+        sheet=None if args.no_sheet else out / "comparison_sheet.png",
     )
     if args.quick:
         cfg.limit = min(cfg.limit or 2, 2)

@@ -65,22 +65,28 @@ def package_image_paths() -> list[Path]:
     return paths
 
 
-def load_sharp_images(folder: Path | None = None, limit: int | None = None, max_side: int | None = None) -> list[Sample]:
-    """Images from `folder`, or the package photographs when None; optionally the first `limit`, cropped."""
+def load_sharp_images(folder: Path | None = None, limit: int | None = None, max_side: int | None = None,
+                      split: str | None = None, downscale: float = 1.0) -> list[Sample]:
+    """Images from `folder` (only its `split` part, edge.imaging.splits, when given), or the package photographs
+    when None; each area-downscaled by `downscale`, then optionally the first `limit`, centre-cropped."""
+    from edge.imaging.splits import downscale as area_downscale
+    from edge.imaging.splits import split_files
+
     if folder is None:
         paths = package_image_paths()
         if not paths:
             raise EdgesharpError("no package images found (install scikit-image or scikit-learn, or pass --images DIR)")
     else:
-        paths = list_images(folder)
+        paths = split_files(folder, split) if split else list_images(folder)
         if not paths:
-            raise EdgesharpError(f"{folder}: no images found")
+            raise EdgesharpError(f"{folder}: no images found" + (f" in its {split} split" if split else ""))
     if limit:
         paths = paths[:limit]
     samples = []
     for p in paths:
         try:
-            samples.append(Sample(p.stem, np.ascontiguousarray(center_crop(read_image(p), max_side))))
+            img = area_downscale(read_image(p), downscale)
+            samples.append(Sample(p.stem, np.ascontiguousarray(center_crop(img, max_side))))
         except ImageReadError as exc:
             log.warning("skipping %s", exc)
     if not samples:

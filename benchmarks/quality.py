@@ -46,6 +46,8 @@ class QualityConfig:
     max_side: int | None = None
     seed: int = 0
     exposure: float = 1.0  # scale the sharp images' 8-bit values first (0.5: a dim room)
+    split: str | None = None  # train or val part of `images` (edge.imaging.splits)
+    downscale: float = 1.0  # area-downscale each image first (train_photos: 2)
     reference_unsharp: bool = True
     sheet: Path | None = None
     crop: int = 96
@@ -141,7 +143,7 @@ def degraded_sets(cfg: QualityConfig) -> dict[str, list[Sample]]:
     if cfg.levels:
         from edge.imaging.degrade import degrade_level
 
-        sharp = load_sharp_images(cfg.images, cfg.limit, cfg.max_side)
+        sharp = load_sharp_images(cfg.images, cfg.limit, cfg.max_side, cfg.split, cfg.downscale)
         if cfg.exposure != 1.0:
             if not 0 < cfg.exposure <= 1:
                 raise EdgesharpError(f"--exposure must be in (0, 1], got {cfg.exposure}")

@@ -128,3 +128,21 @@ def test_report_counts_images_made_worse_than_their_blurred_input(tmp_path, caps
     assert "2 of 3" in (tmp_path / "report.md").read_text()
     assert report.main([str(tmp_path / "missing.json")]) == 2
     assert "missing.json: no such results file" in capsys.readouterr().out
+
+
+def test_sharp_images_of_one_split_at_a_downscale(tmp_path, test_image):
+    from edge.imaging.splits import split_of
+
+    names = [f"photo_{i:03d}.png" for i in range(40)]
+    for name in names:
+        write_image(tmp_path / name, test_image)
+    val = sorted(n for n in names if split_of(n) == "val")
+    assert val and len(val) < len(names)
+    samples = load_sharp_images(tmp_path, split="val", downscale=2)
+    assert [s.name + ".png" for s in samples] == val
+    h, w = test_image.shape[:2]
+    assert samples[0].sharp.shape == (round(h / 2), round(w / 2), 3)
+    assert len(load_sharp_images(tmp_path, split="train")) == len(names) - len(val)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EdgesharpError, match="no images found in its val split"):
+        load_sharp_images(tmp_path / "empty", split="val")

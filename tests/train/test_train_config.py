@@ -161,3 +161,28 @@ def test_cli_module_is_light():
     code = "import sys, train, train.cli; print(sorted(m for m in ('torch', 'yaml', 'spandrel') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_default_recipe_takes_its_photos_from_DATA(tmp_path):
+    """`make default-model DATA=...` rebuilds the default from another photo folder: every stage that reads
+    photos (the last training stage, calibration, the validation check) reads DATA, split and downscaled."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[2]
+    photos = str(tmp_path / "my-photos")
+    dry = subprocess.run(["make", "-n", "-C", str(root), "default-model", f"DATA={photos}"], capture_output=True,
+                         text=True, check=True).stdout
+    stage = next(line for line in dry.splitlines() if "default-photos.yaml" in line)
+    assert f"data.sources.0.path={photos}" in stage and f"validation.source={photos}" in stage
+    assert f"--val-images {photos} --val-split val --calib-images {photos} --calib-split train --downscale 2" in dry
+    assert f"--images {photos} --split val --downscale 2" in dry
+    assert "CHECKPOINT=runs/default-photos/last.pt" in dry or "calibrate runs/default-photos/last.pt" in dry
+    cfg = load_config(root / "train/configs/default-photos.yaml",
+                      [f"data.sources.0.path={photos}", f"validation.source={photos}"])
+    src = cfg.data.sources[0]
+    assert (src.kind, src.path, src.split, src.downscale) == ("folder", photos, "train", 2.0)
+    assert (cfg.validation.source, cfg.validation.split, cfg.validation.downscale) == (photos, "val", 2.0)
+    assert all(p.alpha == 1.0 for p in cfg.phases) and cfg.teacher.kind == "none"
