@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 from edge import __version__
-from edge.errors import EdgesharpError, MissingExtra
+from edge.errors import EdgesharpError, MissingExtra, UsageError
 
 # name -> (module with register/main, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -70,6 +72,9 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     if verbose < 2:
         for noisy in ("nncf", "matplotlib", "PIL"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        # FFmpeg's own stderr lines ("moov atom not found" while a broken video is checked) would follow our
+        # one-line messages, which already say what is wrong; -vv keeps them. Read once, before the first video.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +95,17 @@ def call_handler(command: str, handler, args: argparse.Namespace) -> int:
     except MissingExtra as exc:
         print(f"edgesharp {command}: {exc}", file=sys.stderr)
         return 2
+    except UsageError as exc:  # refused before anything was written (an output that is an input, --fps inf)
+        print(f"edgesharp {command}: error: {exc}", file=sys.stderr)
+        return 2
     except EdgesharpError as exc:
         print(f"edgesharp {command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file problem no check foresaw: still one line (-v adds the traceback)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"edgesharp {command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        if getattr(args, "verbose", 0):
+            traceback.print_exc()
         return 1
     except KeyboardInterrupt:
         print(f"edgesharp {command}: interrupted", file=sys.stderr)

@@ -4,13 +4,21 @@ Frames leave in capture order whatever order the backend finishes them in. A liv
 synthetic scene) never waits: when the queue in front of the backend is full the oldest waiting frame is
 dropped and counted, which keeps latency bounded. Files and folders wait instead and never lose a frame.
 `stop()` (SIGINT/SIGTERM, the preview's `q`, `max_frames`) stops capturing and flushes every frame already
-captured; an error aborts (what is in flight is discarded) and is raised from `run()`. Every buffer is
-bounded, so memory stays flat however long the run.
+captured; an error aborts (what is in flight is discarded) and is raised from `run()`: the sinks keep the
+frames they completed, except a sink that failed itself, which publishes nothing. With `skip_failed_frames`
+(image folders, where frames are independent) a frame whose inference fails is skipped with a warning naming
+it instead, and the run goes on. Every buffer is bounded, so memory stays flat however long the run.
+
+With `handle_signals` the first SIGINT/SIGTERM stops as above; a second one ends the process at once
+(`os._exit`, status 128 + the signal's number) after one log line and the removal of every temporary file
+not yet published, even when a thread, or the main thread itself, is stuck in a native call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -23,7 +31,7 @@ import numpy as np
 
 from edge.backends.base import InferenceBackend
 from edge.errors import EdgesharpError
-from edge.sinks import Sink
+from edge.sinks import Sink, guard_outputs
 from edge.sources import Source
 from edge.stats import RunStats
 
@@ -45,6 +53,27 @@ class _Frame:
     captured_at: float
     image: np.ndarray
     name: str | None
+    origin: str | None = None
+
+
+_EXIT_LOCK = threading.Lock()
+
+
+def exit_now(signum: int) -> None:
+    """A second SIGINT/SIGTERM: log one line, remove unpublished temporary files, end the process at once."""
+    if not _EXIT_LOCK.acquire(blocking=False):
+        return  # the other path (signal handler or watchdog) is already exiting
+    try:
+        log.warning("second %s: exiting now without flushing; unfinished output files are removed",
+                    signal.Signals(signum).name)
+        from edge.imaging.io import remove_temporary_files
+
+        remove_temporary_files()
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+    finally:
+        os._exit(128 + signum)
 
 
 class Pipeline:
@@ -57,6 +86,7 @@ class Pipeline:
         max_frames: int | None = None,
         queue_size: int | None = None,
         stats: RunStats | None = None,
+        skip_failed_frames: bool = False,
     ):
         if not 0.0 <= strength <= 1.0:
             raise EdgesharpError(f"--strength must be between 0 and 1, got {strength}")
@@ -67,6 +97,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.strength = strength
         self.max_frames = max_frames
+        self.skip_failed_frames = skip_failed_frames
+        self.skipped: list[str] = []  # frames skipped after a failed inference (their file, or "frame N")
         self.queue_size = queue_size or (1 if source.live else 4)
         self.stats = stats or RunStats()
         self.stop_reason: str | None = None
@@ -111,7 +143,7 @@ class Pipeline:
                 frame = self.source.read()
                 if frame is None:
                     break
-                item = _Frame(index, time.perf_counter(), frame.image, frame.name)
+                item = _Frame(index, time.perf_counter(), frame.image, frame.name, frame.origin)
                 index += 1
                 self.stats.frame_captured()
                 with self._lock:
@@ -162,7 +194,12 @@ class Pipeline:
                     self._in_flight[seq] = item
                     self._submitted += 1
                     self._lock.notify_all()
-                self.backend.submit(item.image, seq)
+                try:
+                    self.backend.submit(item.image, seq)
+                except EdgesharpError as exc:  # this frame is refused (too small, ...): skip it or stop
+                    if not self.skip_failed_frames:
+                        raise
+                    self._on_result(seq, None, exc)
         except BaseException as exc:
             self._fail(exc)
         finally:
@@ -173,6 +210,8 @@ class Pipeline:
     def _write(self) -> None:
         next_seq = 0
         opened: list[Sink] = []
+        current: Sink | None = None  # the sink being opened or written, blamed if that raises
+        failed: Sink | None = None
         try:
             while True:
                 with self._lock:
@@ -183,35 +222,51 @@ class Pipeline:
                     output, error = self._finished.pop(next_seq)
                     item = self._in_flight.pop(next_seq)
                 if error is not None:
-                    raise EdgesharpError(f"inference of frame {item.index} failed: {error}") from error
+                    if not self.skip_failed_frames:
+                        raise EdgesharpError(f"inference of frame {item.index} failed: {error}") from error
+                    what = item.origin or f"frame {item.index}"
+                    log.warning("skipping %s: %s", what, error)
+                    self.skipped.append(what)
+                    self._buffer_slots.release()
+                    next_seq += 1
+                    continue
                 if not opened:
                     h, w = item.image.shape[:2]
                     for sink in self.sinks:
+                        current = sink
                         sink.open(w, h, float(self.source.fps or 30.0))
                         opened.append(sink)
                 result = blend(item.image, output, self.strength)
                 for sink in self.sinks:
+                    current = sink
                     sink.write(item.image, result, item.name, item.index)
+                current = None
                 self.stats.frame_written(item.captured_at)
                 self._buffer_slots.release()
                 next_seq += 1
                 if any(sink.should_stop for sink in self.sinks):
                     self.stop("quit from the preview window")
         except BaseException as exc:
+            failed = current
             self._fail(exc)
         finally:
             for sink in opened:
                 try:
-                    sink.close()
+                    if sink is failed:
+                        sink.abort()
+                    else:
+                        sink.close()
                 except Exception as exc:
-                    log.error("closing %s failed: %s", sink.description, exc)
                     if self._error is None:
-                        self._error = exc
+                        self._error = exc  # raised from run(): the CLI says it once
+                    else:
+                        log.error("closing %s failed: %s", sink.description, exc)
 
     # -- run -------------------------------------------------------------------------------------------
     def run(self, on_status: Callable[[RunStats], None] | None = None, status_every: float = 1.0,
             handle_signals: bool = False) -> dict:
         """Process the source to its end (or until stopped); returns the final statistics."""
+        guard_outputs(self.sinks, self.source.input_files())
         for sink in self.sinks:
             preflight = getattr(sink, "preflight", None)
             if preflight:
@@ -265,19 +320,46 @@ class Pipeline:
         if threading.current_thread() is not threading.main_thread():
             return None
         previous = {}
+        received = []
 
         def handler(signum, frame):
-            if self._stop.is_set():
-                log.warning("second %s: aborting without flushing", signal.Signals(signum).name)
-                self._fail(KeyboardInterrupt())
-            else:
+            received.append(signum)
+            if len(received) == 1:
                 self.stop(f"{signal.Signals(signum).name} received")
+                log.info("send %s again to exit at once without flushing", signal.Signals(signum).name)
+            else:
+                exit_now(signum)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
+        # The handler above runs only when the main thread is back in Python; the C-level handler also writes
+        # each signal's number to this pipe at once, so a watchdog thread can end the process on the second
+        # one even while the main thread is stuck in a native call.
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        watchdog = threading.Thread(target=_watch_signals, args=(read_fd,), name="edgesharp-signals", daemon=True)
+        watchdog.start()
 
         def restore():
+            signal.set_wakeup_fd(previous_wakeup)
+            os.close(write_fd)  # the watchdog reads end-of-file, closes its end and returns
+            watchdog.join(timeout=1.0)
             for sig, old in previous.items():
                 signal.signal(sig, old)
 
         return restore
+
+
+def _watch_signals(read_fd: int) -> None:
+    """Count SIGINT/SIGTERM as the C-level signal handler writes them to the wakeup pipe; exit on the second."""
+    seen = 0
+    try:
+        while data := os.read(read_fd, 64):
+            for signum in data:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    seen += 1
+                    if seen >= 2:
+                        exit_now(signum)
+    finally:
+        os.close(read_fd)

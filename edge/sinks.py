@@ -2,22 +2,31 @@
 before/after comparison, null. Several can run at once (`--sink vcam --sink preview`).
 
 A sink is opened with the first frame's size and the run's FPS, receives every output frame in capture
-order together with its input (`write(original, output, name, index)`), and is closed once. A sink sets
-`should_stop` to end the run (the preview window's `q`). `open_sink(spec)` parses the `--sink` argument.
+order together with its input (`write(original, output, name, index)`), and is closed once (`abort` instead
+when the sink itself failed: it publishes nothing). A sink sets `should_stop` to end the run (the preview
+window's `q`). `open_sink(spec)` parses the `--sink` argument.
+
+File sinks follow the output rule of `edge.imaging.io`: `guard_outputs` refuses a run whose sinks would
+replace one of its inputs, every file goes to a unique temporary file and is renamed into place only when
+complete (a video only once it decodes with every frame written), and a failure leaves the previous file as
+it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edge.errors import EdgesharpError, OutputError, UsageError
+from edge.sources import check_fps
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +40,20 @@ class Sink:
     def __init__(self):
         self.should_stop = False
         self.frames = 0
+        self.protected: frozenset[Path] = frozenset()  # real paths of the run's inputs: never written
 
     def preflight(self) -> None:
         """Fail before the source opens when this sink cannot work here (no display, no driver)."""
+
+    def planned_outputs(self, inputs: Sequence[Path]) -> list[Path]:
+        """The files this sink will write, as far as they are known before the run (checked against `inputs`)."""
+        return []
+
+    def protect(self, inputs: Iterable[Path]) -> None:
+        """Never write any of these files (checked again at each write, by real path)."""
+        from edge.imaging.io import real_path
+
+        self.protected = frozenset(real_path(p) for p in inputs)
 
     def open(self, width: int, height: int, fps: float) -> None:
         pass
@@ -43,6 +63,51 @@ class Sink:
 
     def close(self) -> None:
         pass
+
+    def abort(self) -> None:
+        """This sink failed (its error is raised from the run): release what is open, publish nothing incomplete."""
+        self.close()
+
+    def _refuse_input(self, path: Path) -> Path:
+        """`path`'s real path, or a `UsageError` if it is one of the run's inputs."""
+        from edge.imaging.io import real_path
+
+        real = real_path(path)
+        if real in self.protected:
+            raise UsageError(f"output {path}: would overwrite an input of this run; choose another output")
+        return real
+
+
+def guard_outputs(sinks: Iterable[Sink], inputs: Iterable[str | os.PathLike],
+                  extra: Iterable[tuple[str, str | os.PathLike]] = ()) -> None:
+    """The output rule before a run: refuse (`UsageError`) sinks or `extra` (what, path) outputs that would
+    replace an input, write one file twice or write a file over a folder; then tell each sink the inputs."""
+    from edge.imaging.io import check_outputs
+
+    sinks, inputs = list(sinks), [Path(p) for p in inputs]
+    outputs = [("output", path) for sink in sinks for path in sink.planned_outputs(inputs)]
+    check_outputs([*outputs, *extra], inputs)
+    for sink in sinks:
+        sink.protect(inputs)
+
+
+def decodable_frames(path: str | os.PathLike) -> int:
+    """How many frames OpenCV decodes from a video file (0 when it cannot open it)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return 0
+        n = 0
+        while cap.grab():
+            n += 1
+        return n
+    finally:
+        cap.release()
+
+
+def _cv_reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 class NullSink(Sink):
@@ -211,7 +276,9 @@ class VirtualCameraSink(Sink):
 
 
 class VideoFileSink(Sink):
-    """A video file, codec chosen by extension; written beside the target and renamed into place on close."""
+    """A video file, codec chosen by extension. Frames go to a new uniquely named file beside the target;
+    on close it must decode with every frame written before it is renamed into place; if it does not (a full
+    disk, a failing writer) it is removed, the previous file is left as it was and an `OutputError` says why."""
 
     def __init__(self, path: str | Path, fps: float | None = None, side_by_side: bool = False):
         super().__init__()
@@ -221,21 +288,42 @@ class VideoFileSink(Sink):
             raise EdgesharpError(f"{self.path}: unsupported video extension {suffix!r} "
                                  f"(use one of {', '.join(VIDEO_CODECS)})")
         self.codec = VIDEO_CODECS[suffix]
-        self.fps = fps
+        self.fps = None if fps is None else check_fps(fps, f"{self.path}: frame rate")
         self.side_by_side = side_by_side
         self.description = str(self.path)
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{suffix}")
+        self._target: Path | None = None
+        self._tmp: Path | None = None
         self._writer = None
         self._size: tuple[int, int] | None = None
         self._warned = False
 
+    def planned_outputs(self, inputs: Sequence[Path]) -> list[Path]:
+        return [self.path]
+
     def open(self, width: int, height: int, fps: float) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from edge.imaging.io import discard, make_folder, temporary_beside
+
+        fps = check_fps(self.fps or fps, f"{self.path}: frame rate")
+        if width < 1 or height < 1:
+            raise UsageError(f"{self.path}: frame size {width}x{height} is not positive")
+        make_folder(self.path.parent, self.path)
+        self._target = self._refuse_input(self.path)
+        if self._target.is_dir():
+            raise UsageError(f"output {self.path}: is a folder; give a video file name")
         self._size = (width * 2, height) if self.side_by_side else (width, height)
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), self.fps or fps, self._size)
-        if not self._writer.isOpened():
-            self._writer = None
-            raise EdgesharpError(f"{self.path}: OpenCV cannot write {self.codec} video here")
+        self._tmp = temporary_beside(self._target, suffix=self.path.suffix)  # the extension picks the container
+        try:
+            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), fps, self._size)
+            opened = writer.isOpened()
+        except cv2.error as exc:
+            writer, opened = None, False
+            log.debug("%s: %s", self.path, exc)
+        if not opened:
+            discard(self._tmp)
+            self._tmp = None
+            raise OutputError(f"{self.path}: OpenCV cannot write {self.codec} video at {self._size[0]}x"
+                              f"{self._size[1]}, {fps:g} fps here")
+        self._writer = writer
 
     def write(self, original, output, name, index) -> None:
         frame = side_by_side(original, output) if self.side_by_side else output
@@ -245,19 +333,47 @@ class VideoFileSink(Sink):
                             frame.shape[0], *self._size)
                 self._warned = True
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(frame)
+        try:
+            self._writer.write(frame)
+        except cv2.error as exc:
+            raise OutputError(f"{self.path}: writing frame {index} failed ({_cv_reason(exc)})") from None
         self.frames += 1
 
     def close(self) -> None:
+        from edge.imaging.io import discard, publish
+
         if self._writer is None:
             return
-        self._writer.release()
-        self._writer = None
-        if self.frames:
-            os.replace(self._tmp, self.path)
-            log.info("wrote %s (%d frames)", self.path, self.frames)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        writer, self._writer = self._writer, None
+        try:
+            writer.release()
+        except cv2.error as exc:
+            discard(self._tmp)
+            raise OutputError(f"{self.path}: not written: finishing the video failed ({_cv_reason(exc)}); "
+                              "the previous file, if any, is unchanged") from None
+        if not self.frames:
+            discard(self._tmp)
+            log.info("%s: no frames, not written", self.path)
+            return
+        decoded = decodable_frames(self._tmp)
+        if decoded != self.frames:
+            discard(self._tmp)
+            raise OutputError(f"{self.path}: not written: the video writer's file decodes {decoded} of "
+                              f"{self.frames} frames (disk full or a failing writer); the previous file, if any, "
+                              "is unchanged")
+        publish(self._tmp, self._target)
+        log.info("wrote %s (%d frames)", self.path, self.frames)
+
+    def abort(self) -> None:
+        from edge.imaging.io import discard
+
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        with contextlib.suppress(cv2.error):
+            writer.release()
+        discard(self._tmp)
+        log.info("%s: not written (the previous file, if any, is unchanged)", self.path)
 
 
 class ImageFolderSink(Sink):
@@ -274,8 +390,16 @@ class ImageFolderSink(Sink):
         self.description = f"folder {self.folder}"
         self._used: set[str] = set()
 
+    def planned_outputs(self, inputs: Sequence[Path]) -> list[Path]:
+        """Image inputs keep their stem: each is written as STEM.EXT here (other frames as frame_NNNNNN)."""
+        from edge.imaging.io import IMAGE_EXTENSIONS
+
+        return [self.folder / f"{p.stem}{self.ext}" for p in inputs if p.suffix.lower() in IMAGE_EXTENSIONS]
+
     def open(self, width: int, height: int, fps: float) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        from edge.imaging.io import make_folder
+
+        make_folder(self.folder)
 
     def write(self, original, output, name, index) -> None:
         from edge.imaging.io import write_image
@@ -288,7 +412,9 @@ class ImageFolderSink(Sink):
             log.warning("%s: two inputs named %s; writing the second as %s_%d", self.folder, stem, stem, n)
             stem = f"{stem}_{n}"
         self._used.add(stem)
-        write_image(self.folder / f"{stem}{self.ext}", output, color="bgr")
+        path = self.folder / f"{stem}{self.ext}"
+        self._refuse_input(path)
+        write_image(path, output, color="bgr")
         self.frames += 1
 
 
@@ -301,6 +427,14 @@ class CompareSink(Sink):
         self.description = f"compare {self.folder}"
         self._video = VideoFileSink(self.folder / "compare.mp4", side_by_side=True)
         self._last: tuple[np.ndarray, np.ndarray] | None = None
+
+    def planned_outputs(self, inputs: Sequence[Path]) -> list[Path]:
+        return [self.folder / "compare.mp4", self.folder / "compare.png"]
+
+    def protect(self, inputs: Iterable[Path]) -> None:
+        inputs = list(inputs)
+        super().protect(inputs)
+        self._video.protect(inputs)
 
     def open(self, width: int, height: int, fps: float) -> None:
         self._video.open(width, height, fps)
@@ -315,7 +449,10 @@ class CompareSink(Sink):
 
         self._video.close()
         if self._last is not None:
-            write_image(self.folder / "compare.png", side_by_side(*self._last), color="bgr")
+            write_image(self._refuse_input(self.folder / "compare.png"), side_by_side(*self._last), color="bgr")
+
+    def abort(self) -> None:
+        self._video.abort()
 
 
 def open_sink(spec: str, fps: float | None = None) -> Sink:
@@ -342,6 +479,7 @@ def open_sink(spec: str, fps: float | None = None) -> Sink:
 
     if suffix in IMAGE_EXTENSIONS:
         raise EdgesharpError(f"--sink {spec}: a stream needs a video file or folder:DIR, not one image file")
-    if path.is_dir() or not suffix or spec.endswith(("/", os.sep)):
+    if path.is_dir() or spec.endswith(("/", os.sep)):
         return ImageFolderSink(path)
-    raise EdgesharpError(f"--sink {spec!r}: not a known sink ({SINK_HELP})")
+    hint = f"; for a new folder of images write folder:{spec}" if not suffix else ""
+    raise UsageError(f"--sink {spec!r}: not a known sink ({SINK_HELP}){hint}")

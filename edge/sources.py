@@ -21,13 +21,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edge.errors import EdgesharpError, UsageError
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 SYNTHETIC_LEVELS = {"heavy": (1.95, 1.35), "medium": (1.5, 0.8), "low": (1.2, 0.4), "none": (1.0, 0.0)}
 SOURCE_HELP = "camera:N, /dev/videoN, a video file, a folder of images, or synthetic"
+MAX_FPS = 1000.0  # OpenCV's MP4 writer refuses more; its writers hang on an infinite rate
+
+
+def check_fps(fps, what: str = "--fps") -> float:
+    """`fps` as a float if it is a finite number above 0 and at most MAX_FPS, else a one-line `UsageError`."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} {fps!r}: not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{what} {fps!r}: the frame rate must be a finite number above 0")
+    if value > MAX_FPS:
+        raise UsageError(f"{what} {fps!r}: the frame rate must be at most {MAX_FPS:g}")
+    return value
 
 
 class CameraError(EdgesharpError):
@@ -38,6 +52,7 @@ class CameraError(EdgesharpError):
 class SourceFrame:
     image: np.ndarray  # u8 BGR HxWx3
     name: str | None = None  # file stem for image folders, else None
+    origin: str | None = None  # the file it was read from (image folders), for messages
 
 
 class Source:
@@ -48,13 +63,17 @@ class Source:
 
     def __init__(self, size: tuple[int, int] | None = None, fps: float | None = None):
         self.size = size  # (width, height) wanted; None: native
-        self.fps = fps
+        self.fps = None if fps is None else check_fps(fps, "fps")
         self.total: int | None = None  # frame count when known in advance
         self._interrupted = threading.Event()
         self._t0: float | None = None  # when frame 0 was due (paced sources)
 
     def open(self) -> None:
         pass
+
+    def input_files(self) -> list[Path]:
+        """The files this source reads (no output of the same run may replace one of them)."""
+        return []
 
     def _read(self) -> SourceFrame | None:
         raise NotImplementedError
@@ -149,7 +168,7 @@ class CameraSource(Source):
         if self.size and (width, height) != tuple(self.size):
             log.warning("camera %s delivers %dx%d instead of the requested %dx%d; frames are resized",
                         self.device, width, height, *self.size)
-        self.fps = self.fps or (fps if fps and fps > 0 else 30.0)
+        self.fps = self.fps or (fps if fps and 0 < fps <= MAX_FPS else 30.0)
         log.info("camera %s open: %dx%d at %.1f fps", self.device, width, height, fps or 0)
 
     def _read(self) -> SourceFrame | None:
@@ -181,13 +200,19 @@ class CameraSource(Source):
 
 
 class VideoFileSource(Source):
-    """Every frame of a video file, as fast as the pipeline takes them."""
+    """Every frame of a video file, as fast as the pipeline takes them. A file that ends more than a frame
+    before its header's frame count is reported (`shortfall`, and a warning): it is truncated or damaged."""
 
     def __init__(self, path: str | Path, size=None, fps=None):
         super().__init__(size, fps)
         self.path = Path(path)
         self.description = str(self.path)
+        self.frames_read = 0
+        self.shortfall: tuple[int, int] | None = None  # (frames the header promised, frames it gave)
         self._cap = None
+
+    def input_files(self) -> list[Path]:
+        return [self.path]
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -197,12 +222,19 @@ class VideoFileSource(Source):
             raise EdgesharpError(f"{self.path}: OpenCV cannot open this video (unsupported or corrupt)")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = self.fps or (fps if fps and 0 < fps < 1000 else 30.0)
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.total = count if count > 0 else None  # containers may be off by one; used for progress only
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.total = int(count) if math.isfinite(count) and count > 0 else None  # some containers: off by one
 
     def _read(self) -> SourceFrame | None:
         ok, image = self._cap.read()
-        return SourceFrame(image) if ok else None
+        if ok:
+            self.frames_read += 1
+            return SourceFrame(image)
+        if self.total and self.frames_read < self.total - 1 and not self._interrupted.is_set():
+            self.shortfall = (self.total, self.frames_read)
+            log.warning("%s: truncated or damaged: its header promised %d frames, it gave %d", self.path,
+                        self.total, self.frames_read)
+        return None
 
     def close(self) -> None:
         if self._cap is not None:
@@ -214,12 +246,17 @@ class ImageFolderSource(Source):
     """The images directly in a folder, sorted by name; unreadable files are skipped with a warning."""
 
     def __init__(self, folder: str | Path, size=None, fps=None):
-        super().__init__(size, fps or 30.0)
+        super().__init__(size, 30.0 if fps is None else fps)
         self.folder = Path(folder)
         self.description = str(self.folder)
         self.skipped: list[str] = []
         self._paths: list[Path] = []
         self._next = 0
+
+    def input_files(self) -> list[Path]:
+        from edge.imaging.io import list_images
+
+        return self._paths or (list_images(self.folder) if self.folder.is_dir() else [])
 
     def open(self) -> None:
         from edge.imaging.io import list_images
@@ -237,7 +274,7 @@ class ImageFolderSource(Source):
             path = self._paths[self._next]
             self._next += 1
             try:
-                return SourceFrame(read_image(path, color="bgr"), name=path.stem)
+                return SourceFrame(read_image(path, color="bgr"), name=path.stem, origin=str(path))
             except ImageReadError as exc:
                 log.warning("skipping %s", exc)
                 self.skipped.append(str(path))
@@ -249,7 +286,7 @@ class IterableSource(Source):
 
     def __init__(self, frames: Iterable[np.ndarray], live: bool = False, fps: float | None = None,
                  total: int | None = None):
-        super().__init__(None, fps or 30.0)
+        super().__init__(None, 30.0 if fps is None else fps)
         self.live = live
         self.description = "frames"
         self.total = total
@@ -324,7 +361,7 @@ class SyntheticSource(Source):
 
     def __init__(self, size=None, fps=None, level: str = "medium", paced: bool = True, seed: int = 0):
         size = size or (640, 480)
-        super().__init__(None, fps or 30.0)
+        super().__init__(None, 30.0 if fps is None else fps)
         if level not in SYNTHETIC_LEVELS:
             raise EdgesharpError(f"synthetic level {level!r}: choose one of {', '.join(SYNTHETIC_LEVELS)}")
         if size[0] < 16 or size[1] < 16:
@@ -357,10 +394,10 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         return None
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not m:
-        raise EdgesharpError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480")
+        raise UsageError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480")
     w, h = int(m.group(1)), int(m.group(2))
     if not (16 <= w <= 7680 and 16 <= h <= 4320):
-        raise EdgesharpError(f"--size {text!r}: width and height must be between 16 and 7680x4320")
+        raise UsageError(f"--size {text!r}: width and height must be between 16 and 7680x4320")
     return w, h
 
 
@@ -384,7 +421,10 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
                                  "(synthetic[:level=heavy|medium|low|none][,fast][,seed=N])")
         level = opts.get("level") or next((k for k in SYNTHETIC_LEVELS if k in opts), "medium")
         paced = "fast" not in opts and opts.get("paced", "1") not in ("0", "false", "no")
-        return SyntheticSource(size, fps, level=level, paced=paced, seed=int(opts.get("seed", 0)))
+        seed = opts.get("seed", "0")
+        if not seed.isdigit():
+            raise UsageError(f"--source {spec!r}: seed={seed} is not a whole number >= 0")
+        return SyntheticSource(size, fps, level=level, paced=paced, seed=int(seed))
     if head == "camera":
         device: int | str = rest or "0"
         return CameraSource(int(device) if str(device).isdigit() else device, size, fps)

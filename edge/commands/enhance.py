@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from edge.commands.run import add_model_options
@@ -29,30 +30,41 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
 
 
-def _enhance_image(args: argparse.Namespace, backend) -> Path:
-    from edge.imaging.io import IMAGE_EXTENSIONS, read_image_alpha, write_image
-    from edge.pipeline import blend
+def _image_output(args: argparse.Namespace) -> Path:
+    """The file an image input is written to: OUTPUT, or OUTPUT/STEM.EXT when OUTPUT is a folder."""
+    from edge.errors import EdgesharpError
+    from edge.imaging.io import IMAGE_EXTENSIONS
 
     out = args.output
     if out.is_dir() or not out.suffix:
-        out = out / f"{args.input.stem}.{args.ext.lstrip('.')}"
-    elif out.suffix.lower() not in IMAGE_EXTENSIONS:
-        from edge.errors import EdgesharpError
-
+        return out / f"{args.input.stem}.{args.ext.lstrip('.')}"
+    if out.suffix.lower() not in IMAGE_EXTENSIONS:
         raise EdgesharpError(f"{out}: an image input needs an image output ({', '.join(IMAGE_EXTENSIONS)})")
+    return out
+
+
+def _enhance_image(args: argparse.Namespace, backend, out: Path) -> Path:
+    from edge.errors import EdgesharpError
+    from edge.imaging.io import read_image_alpha, write_image
+    from edge.pipeline import blend
+
     image, alpha = read_image_alpha(args.input, color="bgr")
-    result = blend(image, backend.infer(image), args.strength)
-    write_image(out, result, color="bgr", alpha=alpha)
+    try:
+        sharp = backend.infer(image)
+    except EdgesharpError as exc:
+        raise EdgesharpError(f"{args.input}: {exc}") from None
+    write_image(out, blend(image, sharp, args.strength), color="bgr", alpha=alpha)
     return out
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.commands.run import open_backend_from_args, run_pipeline
+    from edge.commands.run import check_model_options, open_backend_from_args, run_pipeline, stats_output
     from edge.errors import EdgesharpError
-    from edge.imaging.io import IMAGE_EXTENSIONS
-    from edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink
+    from edge.imaging.io import IMAGE_EXTENSIONS, check_outputs
+    from edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, guard_outputs
     from edge.sources import VIDEO_EXTENSIONS, ImageFolderSource, VideoFileSource
 
+    check_model_options(args)
     src = args.input
     suffix = src.suffix.lower()
     if not src.exists():
@@ -69,21 +81,36 @@ def main(args: argparse.Namespace) -> int:
         source, sinks = VideoFileSource(src), [VideoFileSink(args.output)]
     else:
         raise EdgesharpError(f"{src}: not an image ({', '.join(IMAGE_EXTENSIONS)}), video or folder")
-    if src.resolve() == args.output.resolve():
-        raise EdgesharpError(f"{args.output}: output would overwrite the input")
+    # the output rule: no file this run writes may be one of its inputs (real paths compared)
+    if source is None:
+        out = _image_output(args)
+        check_outputs([("output", out), *stats_output(args)], [src])
+    else:
+        guard_outputs(sinks, source.input_files(), stats_output(args))
 
     _, backend = open_backend_from_args(args)
     try:
         if source is None:
-            print(f"wrote {_enhance_image(args, backend)}")
+            print(f"wrote {_enhance_image(args, backend, out)}")
             return 0
-        summary = run_pipeline(source, backend, sinks, args)
+        summary = run_pipeline(source, backend, sinks, args, skip_failed_frames=src.is_dir())
     finally:
         backend.close()
-    skipped = getattr(source, "skipped", [])
+    skipped = [*getattr(source, "skipped", []), *summary["skipped"]]
     print(f"{summary['frames_written']} frames -> {args.output} in {summary['elapsed_s']:.1f} s "
-          f"({summary['mean_output_fps']:.1f} fps)" + (f"; {len(skipped)} unreadable inputs skipped" if skipped else ""))
+          f"({summary['mean_output_fps']:.1f} fps)")
+    code = 0
+    if skipped:  # each one was named in a warning as it was skipped
+        print(f"edgesharp enhance: {len(skipped)} input{'s' * (len(skipped) > 1)} skipped "
+              f"(unreadable or failed): {', '.join(Path(p).name for p in skipped[:5])}"
+              f"{', ...' if len(skipped) > 5 else ''}; every other output was written", file=sys.stderr)
+        code = 1
+    shortfall = getattr(source, "shortfall", None)
+    if shortfall:
+        print(f"edgesharp enhance: {src} is truncated or damaged: its header promised {shortfall[0]} frames, "
+              f"it gave {shortfall[1]}; {args.output} has those {shortfall[1]}", file=sys.stderr)
+        code = 1
     if summary["stop_reason"] and summary["stop_reason"] != "end of source":
         print(f"stopped early: {summary['stop_reason']}")
         return 130
-    return 0
+    return code

@@ -51,14 +51,24 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
                    help="blend of output and input, 0 (input unchanged) .. 1 (full model output; default)")
 
 
+def check_model_options(args: argparse.Namespace) -> None:
+    """Refuse (`UsageError`, exit 2) model option values that cannot work, before anything opens."""
+    from edge.errors import UsageError
+
+    if not 0.0 <= args.strength <= 1.0:  # also refuses nan
+        raise UsageError(f"--strength {args.strength}: must be between 0 and 1")
+    for option in ("requests", "threads"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise UsageError(f"--{option} {value}: must be at least 1")
+
+
 def open_backend_from_args(args: argparse.Namespace, live: bool = False):
     """(bundle, backend) for the parsed model options; a `live` source gets one OpenVINO request to spare."""
     from edge.backends import open_backend
-    from edge.errors import EdgesharpError
     from edge.sharpener import load_model_bundle
 
-    if not 0.0 <= args.strength <= 1.0:
-        raise EdgesharpError(f"--strength must be between 0 and 1, got {args.strength}")
+    check_model_options(args)
     bundle = load_model_bundle(args.model)
     options = {"requests": args.requests, "threads": args.threads}
     if args.backend == "openvino":
@@ -72,12 +82,23 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
     return bundle, backend
 
 
-def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: int | None = None) -> dict:
-    """Run the pipeline with a status line per second on stderr (unless -q) and --stats-json if given."""
+def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """--stats-json as an output of the run, for the output rule (`edge.sinks.guard_outputs`)."""
+    stats_json = getattr(args, "stats_json", None)
+    return [("--stats-json", stats_json)] if stats_json else []
+
+
+def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: int | None = None,
+                 skip_failed_frames: bool = False) -> dict:
+    """Run the pipeline with a status line per second on stderr (unless -q) and --stats-json if given.
+    The summary adds `stop_reason` and `skipped` (frames skipped after a failed inference)."""
+    from edge.errors import EdgesharpError
     from edge.pipeline import Pipeline
 
-    pipeline = Pipeline(source, backend, sinks, strength=args.strength, max_frames=max_frames)
+    pipeline = Pipeline(source, backend, sinks, strength=args.strength, max_frames=max_frames,
+                        skip_failed_frames=skip_failed_frames)
     quiet = getattr(args, "quiet", False)
+    stats_json = getattr(args, "stats_json", None)
 
     def status(stats) -> None:
         total = max_frames or source.total
@@ -85,11 +106,17 @@ def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: i
 
     try:
         summary = pipeline.run(on_status=None if quiet else status, handle_signals=True)
-    finally:
-        stats_json = getattr(args, "stats_json", None)
-        if stats_json:
-            pipeline.stats.write_json(stats_json)
+    except BaseException:
+        if stats_json:  # the run's own error is the one to report; a failed stats file only logs
+            try:
+                pipeline.stats.write_json(stats_json)
+            except EdgesharpError as exc:
+                log.error("%s", exc)
+        raise
+    if stats_json:
+        pipeline.stats.write_json(stats_json)
     summary["stop_reason"] = pipeline.stop_reason
+    summary["skipped"] = list(pipeline.skipped)
     return summary
 
 
@@ -109,14 +136,19 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.errors import EdgesharpError
-    from edge.sinks import open_sink
-    from edge.sources import open_source, parse_size
+    from edge.errors import UsageError
+    from edge.sinks import guard_outputs, open_sink
+    from edge.sources import check_fps, open_source, parse_size
 
+    # refused before anything opens: an infinite rate hangs OpenCV's video writer
+    check_model_options(args)
     if args.frames is not None and args.frames < 1:
-        raise EdgesharpError(f"--frames must be >= 1, got {args.frames}")
+        raise UsageError(f"--frames {args.frames}: must be at least 1")
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     source = open_source(args.source, parse_size(args.size), args.fps)
     sinks = [open_sink(spec, args.fps) for spec in (args.sink or ["preview"])]
+    guard_outputs(sinks, source.input_files(), stats_output(args))
     for sink in sinks:
         sink.preflight()
     _, backend = open_backend_from_args(args, live=source.live)

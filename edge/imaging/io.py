@@ -1,18 +1,27 @@
 """Image reading and writing with validation: 8/16-bit, grey and alpha handled, truncation caught, atomic writes.
 
 Images travel through the project as uint8 HxWx3 arrays in RGB order (`color="bgr"` for OpenCV order).
+
+The output rule every file writer of the runtime follows (images, videos, statistics): `check_outputs` refuses
+before anything runs a file that is an input of the same run (compared by real path, symlinks resolved), written
+twice, or an existing folder; the data goes to a new uniquely named temporary file in the target's folder
+(`temporary_beside`), is checked, and `publish` renames it over the target only when complete, with the mode the
+umask gives a new file. On any failure the temporary file is removed and the previous file is left as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError, ImageReadError
+from edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _COLORS = ("rgb", "bgr")
@@ -119,15 +128,128 @@ def write_image(
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def real_path(path: str | os.PathLike) -> Path:
+    """The absolute path with every symlink resolved, also for a file that does not exist yet."""
+    return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+
+
+def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike]], inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse (`UsageError`) a run whose outputs, as (what, path) pairs, include one of its input files, a file
+    written twice, or an existing folder where a file goes; every path compared by its real path."""
+    protected = {real_path(p): p for p in inputs}
+    seen: dict[Path, str] = {}
+    for what, path in outputs:
+        real = real_path(path)
+        shown = f"{what} {path}" if what else str(path)
+        if real in protected:
+            raise UsageError(f"{shown}: would overwrite the input {protected[real]} of this run; choose another output")
+        if real in seen:
+            raise UsageError(f"{shown}: also written by {seen[real]} in this run; give each output its own file")
+        if real.is_dir():
+            raise UsageError(f"{shown}: is a folder; give a file name")
+        seen[real] = shown
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def make_folder(folder: str | os.PathLike, what: str | os.PathLike | None = None) -> Path:
+    """Create `folder` and its parents; one-line `OutputError` when a file is in the way or it is not allowed."""
+    folder = Path(folder)
+    what = what or folder
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise OutputError(f"{what}: cannot create the folder {folder}: {blocker} is a file") from None
+    except OSError as exc:
+        raise OutputError(f"{what}: cannot create the folder {folder} ({_reason(exc)})") from None
+    return folder
+
+
+# temporary files not yet published, removed by `remove_temporary_files` on an emergency exit
+_TEMPORARY: set[str] = set()
+_TEMPORARY_LOCK = threading.Lock()
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask would, for a moment)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def temporary_beside(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A new empty file with a unique name in `path`'s folder (created with it), for `publish` or `discard`."""
+    path = Path(path)
+    make_folder(path.parent, path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create a file in {path.parent} ({_reason(exc)})") from None
+    os.close(fd)
+    with _TEMPORARY_LOCK:
+        _TEMPORARY.add(tmp)
+    return Path(tmp)
+
+
+def discard(tmp: str | os.PathLike) -> None:
+    """Remove a temporary file made by `temporary_beside` (if it is still there)."""
+    with _TEMPORARY_LOCK:
+        _TEMPORARY.discard(str(tmp))
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a complete temporary file the mode a new file gets under the umask and rename it over `path`;
+    on failure the temporary file is removed, `path` is unchanged and an `OutputError` says why."""
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        discard(tmp)
+        raise OutputError(f"{path}: not written ({_reason(exc)}); the previous file, if any, is unchanged") from None
+    with _TEMPORARY_LOCK:
+        _TEMPORARY.discard(str(tmp))
+
+
+def remove_temporary_files() -> None:
+    """Remove every temporary file not yet published (before an emergency exit that skips the normal cleanup)."""
+    with _TEMPORARY_LOCK:
+        pending = list(_TEMPORARY)
+        _TEMPORARY.clear()
+    for tmp in pending:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to a new temporary file beside `path` (its real path), then rename it over `path`.
+
+    Every failure is a one-line `OutputError` (also an `OSError`); the previous file is then unchanged."""
+    make_folder(Path(path).parent, path)  # messages name the path as given, not its real path
+    target = real_path(path)
+    if target.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    tmp = temporary_beside(target)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        written = os.stat(tmp).st_size
+        if written != len(data):
+            raise OSError(f"only {written} of {len(data)} bytes reached the disk")
+    except OSError as exc:
+        discard(tmp)
+        raise OutputError(f"{path}: not written ({_reason(exc)}); the previous file, if any, is unchanged") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
+    publish(tmp, target)

@@ -1,5 +1,5 @@
 """Test doubles: frames that carry their index in flat blocks (which the sharpening kernel leaves unchanged),
-and backends that finish out of order, slowly, or with an error."""
+backends that finish out of order, slowly, or with an error, and a video writer with faults."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge.backends.base import InferenceBackend
@@ -77,3 +79,35 @@ class FakeBackend(InferenceBackend):
     def _close(self) -> None:
         self.wait_all()
         self._pool.shutdown()
+
+
+class FaultyVideoWriter:
+    """Stands in for cv2.VideoWriter (`monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))`) with a
+    fault: "lose" drops every frame after `keep` (a full disk: OpenCV's write reports nothing), "cut" halves the
+    file at release (no moov atom), "raise" raises from write after `keep` frames, "open" never opens."""
+
+    def __init__(self, fault: str, keep: int = 3):
+        self.fault, self.keep = fault, keep
+        self._make = cv2.VideoWriter
+
+    def __call__(self, path, *args):
+        self.path = path
+        self.real = self._make(path, *args)
+        self.written = 0
+        return self
+
+    def isOpened(self):
+        return self.fault != "open" and self.real.isOpened()
+
+    def write(self, frame):
+        if self.fault == "raise" and self.written == self.keep:
+            raise cv2.error("OpenCV(5.1.0) cap_ffmpeg.cpp: error: (-2:Unspecified error) write failed")
+        if self.fault != "lose" or self.written < self.keep:
+            self.real.write(frame)
+        self.written += 1
+
+    def release(self):
+        self.real.release()
+        if self.fault == "cut":
+            data = Path(self.path).read_bytes()
+            Path(self.path).write_bytes(data[: len(data) // 2])

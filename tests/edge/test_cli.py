@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -110,3 +111,29 @@ def test_degrade_missing_folder_is_one_line_error(tmp_path, capsys):
     assert main(["degrade", str(tmp_path / "nothing"), str(tmp_path / "o"), "--level", "low"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.endswith("nothing: not a folder of images") and len(err.splitlines()) == 1
+
+
+def test_unforeseen_os_errors_are_one_line_with_the_traceback_under_v(capsys):
+    from edge.cli import call_handler
+
+    def handler(args):
+        raise PermissionError(13, "Permission denied", "/some/file")
+
+    args = argparse.Namespace(verbose=0)
+    assert call_handler("run", handler, args) == 1
+    assert capsys.readouterr().err == "edgesharp run: error: /some/file: Permission denied\n"
+    args.verbose = 1
+    assert call_handler("run", handler, args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edgesharp run: error: /some/file: Permission denied\n") and "Traceback" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    from edge.cli import call_handler
+    from edge.errors import UsageError
+
+    def handler(args):
+        raise UsageError("--fps inf: the frame rate must be a finite number above 0")
+
+    assert call_handler("run", handler, argparse.Namespace(verbose=0)) == 2
+    assert capsys.readouterr().err == "edgesharp run: error: --fps inf: the frame rate must be a finite number above 0\n"

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import EdgesharpError, ImageReadError
+from edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
 from edge.imaging import io
 
 
@@ -134,3 +134,87 @@ def test_list_images_sorted_and_filtered(tmp_path, test_image):
     assert [p.name for p in io.list_images(tmp_path)] == ["a.JPG", "b.png", "d.webp"]
     with pytest.raises(EdgesharpError, match="not a folder"):
         io.list_images(tmp_path / "missing")
+
+
+# -- the output rule ------------------------------------------------------------------------------------
+
+
+def test_check_outputs_refuses_inputs_by_real_path(tmp_path, monkeypatch):
+    src = tmp_path / "a.png"
+    src.write_bytes(b"input")
+    (tmp_path / "link.png").symlink_to(src)
+    monkeypatch.chdir(tmp_path)
+    io.check_outputs([("output", tmp_path / "b.png")], [src])  # another file: fine
+    for out in ("a.png", "./a.png", "sub/../a.png", "link.png", str(src)):
+        with pytest.raises(UsageError) as info:
+            io.check_outputs([("output", out)], ["a.png"])
+        assert "would overwrite the input a.png" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(UsageError, match="also written by output x.json"):
+        io.check_outputs([("output", "x.json"), ("--stats-json", "./x.json")], [])
+    with pytest.raises(UsageError, match=r"--stats-json .*: is a folder; give a file name"):
+        io.check_outputs([("--stats-json", tmp_path)], [])
+    assert src.read_bytes() == b"input"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_respect_the_umask(tmp_path, test_image, umask):
+    old = os.umask(umask)
+    try:
+        io.atomic_write_bytes(tmp_path / "a.json", b"{}")
+        io.write_image(tmp_path / "b.png", test_image)
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_temporary_files_are_unique_and_beside_the_target(tmp_path):
+    target = tmp_path / "out.mp4"
+    a, b = io.temporary_beside(target, ".mp4"), io.temporary_beside(target, ".mp4")
+    assert a != b and a.parent == b.parent == tmp_path and a.suffix == ".mp4"
+    assert a.name.startswith(".out.mp4.") and a.stat().st_mode & 0o777 == 0o600  # private until published
+    io.publish(a, target)
+    assert target.is_file() and not a.exists()
+    io.remove_temporary_files()  # what an emergency exit does with the ones not yet published
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_write_failures_are_one_line_and_keep_the_previous_file(tmp_path, test_image, monkeypatch):
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OutputError) as info:  # an output path under an existing file
+        io.write_image(tmp_path / "file" / "sub" / "a.png", test_image)
+    assert str(info.value).endswith(f"cannot create the folder {tmp_path / 'file' / 'sub'}: {tmp_path / 'file'} is a file")
+    with pytest.raises(OutputError, match="is a folder"):
+        io.atomic_write_bytes(tmp_path, b"{}")
+    target = io.write_image(tmp_path / "keep.png", test_image)
+    before = target.read_bytes()
+
+    real_open = open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if "w" in mode:
+            def write(data):
+                raise OSError(28, "No space left on device")
+            f.write = write
+        return f
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.raises(OutputError) as info:
+        io.write_image(target, 255 - test_image)
+    monkeypatch.undo()
+    assert str(info.value) == f"{target}: not written (No space left on device); the previous file, if any, is unchanged"
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "keep.png"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_one_line(tmp_path, test_image):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match=r"cannot create a file in .*ro \(Permission denied\)"):
+            io.write_image(folder / "a.png", test_image)
+    finally:
+        folder.chmod(0o755)

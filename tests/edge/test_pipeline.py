@@ -215,3 +215,132 @@ def test_the_main_thread_waits_without_spinning(with_status):
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
     backend.close()
     assert wall > 0.7 and cpu < 0.25 * wall, (cpu, wall)
+
+
+class SmallFrameBackend(FakeBackend):
+    """Refuses frames narrower than 16 pixels at submit, as the real backends refuse too small a frame."""
+
+    def submit(self, frame, tag) -> None:
+        if frame.shape[1] < 16:
+            raise EdgesharpError(f"frame: {frame.shape[1]}x{frame.shape[0]} is too small (at least 16x16)")
+        super().submit(frame, tag)
+
+
+class NamedSource(Source):
+    def __init__(self, frames):
+        super().__init__(fps=30)
+        self.frames = list(frames)
+
+    def _read(self):
+        if not self.frames:
+            return None
+        name, image = self.frames.pop(0)
+        return SourceFrame(image, name=name, origin=f"dir/{name}.png")
+
+
+def test_skip_failed_frames_names_each_and_keeps_the_rest():
+    frames = [(f"f{i}", indexed_frame(i) if i not in (2, 5) else indexed_frame(i, 8, 8)) for i in range(8)]
+    backend = SmallFrameBackend(workers=2, fail_at=6)  # frames 2 and 5 refused at submit, 6 fails in inference
+    sink = RecordingSink()
+    pipeline = Pipeline(NamedSource(frames), backend, [sink], skip_failed_frames=True)
+    summary = pipeline.run()
+    backend.close()
+    assert pipeline.skipped == ["dir/f2.png", "dir/f5.png", "dir/f6.png"]
+    assert [r[1] for r in sink.records] == [0, 1, 3, 4, 7] and summary["frames_written"] == 5
+    with pytest.raises(EdgesharpError, match="too small"):  # without the option the first one still stops the run
+        Pipeline(NamedSource(frames[:4]), SmallFrameBackend(), [RecordingSink()]).run()
+
+
+class FailingSink(RecordingSink):
+    def __init__(self, fail_at):
+        super().__init__()
+        self.fail_at = fail_at
+        self.aborted = False
+
+    def write(self, original, output, name, index):
+        if index == self.fail_at:
+            raise EdgesharpError("sink: disk full")
+        super().write(original, output, name, index)
+
+    def abort(self):
+        self.aborted = True
+
+
+def test_a_sink_that_fails_publishes_nothing_the_others_keep_their_frames():
+    backend = FakeBackend(workers=2)
+    bad, good = FailingSink(fail_at=4), RecordingSink()
+    with pytest.raises(EdgesharpError, match="disk full"):
+        Pipeline(IterableSource(_frames(20)), backend, [good, bad]).run()
+    backend.close()
+    assert bad.aborted and not bad.closed
+    assert good.closed and [r[1] for r in good.records] == list(range(5))
+
+
+def test_run_refuses_a_sink_that_would_replace_its_input(tmp_path):
+    from edge.sinks import VideoFileSink
+    from edge.sources import VideoFileSource
+
+    video = tmp_path / "s.avi"
+    sink = VideoFileSink(video)
+    sink.open(80, 64, 10)
+    for i in range(3):
+        sink.write(indexed_frame(i), indexed_frame(i), None, i)
+    sink.close()
+    before = video.read_bytes()
+    with pytest.raises(EdgesharpError, match="would overwrite the input"):
+        Pipeline(VideoFileSource(video), FakeBackend(), [VideoFileSink(video)]).run()
+    assert video.read_bytes() == before
+
+
+STUCK_MAIN_THREAD = """
+import ctypes, logging, pathlib, sys
+sys.path.insert(0, sys.argv[2])
+from fakes import FakeBackend, indexed_frame
+from edge.pipeline import Pipeline
+from edge.sinks import NullSink
+from edge.sources import IterableSource
+
+class StuckBackend(FakeBackend):
+    def wait_all(self):  # the main thread blocks here, in a native call no signal interrupts
+        pathlib.Path(sys.argv[1]).write_text("stuck")
+        mutex, libc = ctypes.create_string_buffer(64), ctypes.CDLL(None)
+        libc.pthread_mutex_lock(mutex)
+        libc.pthread_mutex_lock(mutex)
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+Pipeline(IterableSource([indexed_frame(i) for i in range(3)]), StuckBackend(), [NullSink()]).run(handle_signals=True)
+"""
+
+
+def test_second_signal_ends_the_process_even_with_the_main_thread_stuck(tmp_path):
+    """Python runs signal handlers only in the main thread between bytecodes: the wakeup-pipe watchdog must end
+    the process on the second signal while the main thread is blocked in native code."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "stuck"
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_MAIN_THREAD, str(marker), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert proc.poll() is None
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        elapsed = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and elapsed < 1.5, (proc.returncode, elapsed, err[-2000:])
+    assert err.strip().splitlines() == ["WARNING second SIGINT: exiting now without flushing; unfinished output "
+                                        "files are removed"]

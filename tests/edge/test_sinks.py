@@ -3,13 +3,17 @@ its no-display error, the virtual camera through a fake pyvirtualcam backend and
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import pyvirtualcam
-from fakes import indexed_frame
+from fakes import FaultyVideoWriter, indexed_frame
 
-from edge.errors import EdgesharpError
+from edge.errors import EdgesharpError, OutputError, UsageError
 from edge.sinks import (
     CompareSink,
     ImageFolderSink,
@@ -17,6 +21,7 @@ from edge.sinks import (
     PreviewSink,
     VideoFileSink,
     VirtualCameraSink,
+    guard_outputs,
     open_sink,
     split_view,
     virtual_camera_help,
@@ -47,7 +52,7 @@ def test_video_sink_codec_by_extension(tmp_path, ext):
     assert isinstance(sink, VideoFileSink)
     _feed(sink)
     assert path.is_file() and _count_frames(path) == 7
-    assert not list(path.parent.glob(".*partial*"))  # temporary file renamed into place
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # temporary file renamed into place
 
 
 def test_video_sink_rejects_unknown_extension(tmp_path):
@@ -223,3 +228,115 @@ def test_sink_parser(tmp_path):
         open_sink(str(tmp_path / "x.png"))
     with pytest.raises(EdgesharpError, match="not a known sink"):
         open_sink("out.xyz")
+
+
+# -- the output rule: unique temporary files, checked videos, inputs never replaced -----------------------
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _only(folder) -> list[str]:
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+def test_two_writers_of_one_video_use_their_own_temporary_files(tmp_path):
+    """Two runs writing the same file (a fixed temporary name made one crash and the other publish a mix)."""
+    path = tmp_path / "same.mp4"
+    a, b = VideoFileSink(path), VideoFileSink(path)
+    a.open(64, 48, 15.0)
+    b.open(64, 48, 15.0)
+    assert len(_only(tmp_path)) == 2  # two distinct temporary files, no target yet
+    for i in range(9):
+        frame = indexed_frame(i, 48, 64)
+        a.write(frame, frame, None, i)
+        if i < 4:
+            b.write(frame, frame, None, i)
+    b.close()
+    assert _count_frames(path) == 4
+    a.close()
+    assert _count_frames(path) == 9 and _only(tmp_path) == ["same.mp4"]  # the last complete one wins
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("lose", r"not written: the video writer's file decodes 3 of 8 frames"),
+    ("cut", r"not written: the video writer's file decodes 0 of 8 frames"),
+    ("raise", r"writing frame 3 failed \(.*write failed\)"),
+    ("open", r"OpenCV cannot write mp4v video at 64x48, 15 fps here"),
+])
+def test_a_failing_video_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
+    path = tmp_path / "x.mp4"
+    _feed(VideoFileSink(path), n=5)
+    before = _sha(path)
+    monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))
+    sink = VideoFileSink(path)
+    with pytest.raises(OutputError, match=message) as info:
+        _feed(sink, n=8)
+    if fault == "raise":
+        sink.abort()  # what the pipeline does with a sink that failed itself
+    assert "\n" not in str(info.value) and str(info.value).startswith(str(path))
+    assert _sha(path) == before and _only(tmp_path) == ["x.mp4"]  # previous file intact, no temporary left
+
+
+def test_video_sink_refuses_non_finite_rates_before_opening_a_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(cv2, "VideoWriter", lambda *a: pytest.fail("the writer must not be constructed"))
+    for fps in (float("inf"), float("nan"), 0.0, -5.0, 1e6):
+        with pytest.raises(UsageError, match="frame rate must be"):
+            VideoFileSink(tmp_path / "a.mp4").open(64, 48, fps)
+        with pytest.raises(UsageError, match="frame rate must be"):
+            VideoFileSink(tmp_path / "a.mp4", fps=fps)
+    assert _only(tmp_path) == []
+
+
+def test_video_sink_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        _feed(VideoFileSink(tmp_path / "a.avi"), n=2)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.avi").stat().st_mode & 0o777 == 0o640
+
+
+def test_guard_outputs_refuses_sinks_that_would_replace_an_input(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.jpg"):
+        cv2.imwrite(str(src / name), indexed_frame(0))
+    video = tmp_path / "s.mp4"
+    _feed(VideoFileSink(video), n=2)
+    inputs = [src / "a.png", src / "b.jpg"]
+    with pytest.raises(UsageError, match=r"output .*in/a\.png: would overwrite the input"):
+        guard_outputs([open_sink(f"folder:{src}")], inputs)
+    guard_outputs([open_sink(f"folder:{src}")], [src / "b.jpg"])  # b.png beside b.jpg replaces nothing
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.png").symlink_to(src / "a.png")  # writing other/a.png would write through to the input
+    with pytest.raises(UsageError, match=r"other/a\.png: would overwrite the input"):
+        guard_outputs([open_sink(f"folder:{other}")], inputs)
+    with pytest.raises(UsageError, match=r"s\.mp4: would overwrite the input"):
+        guard_outputs([open_sink(str(video))], [video])
+    with pytest.raises(UsageError, match="compare.png: would overwrite"):
+        guard_outputs([open_sink(f"compare:{tmp_path}")], [tmp_path / "compare.png"])
+    with pytest.raises(UsageError, match="also written by"):
+        guard_outputs([open_sink(str(tmp_path / "o.mp4")), open_sink(f"{tmp_path}/./o.mp4")], [])
+
+
+def test_image_folder_sink_checks_every_file_it_writes(tmp_path):
+    """A name the plan could not foresee (a second input with the same stem) is still never written over an input."""
+    keep = tmp_path / "a_1.png"
+    cv2.imwrite(str(keep), indexed_frame(5))
+    before = _sha(keep)
+    sink = ImageFolderSink(tmp_path)
+    sink.protect([keep])
+    sink.open(80, 64, 30)
+    sink.write(indexed_frame(0), indexed_frame(0), "a", 0)
+    with pytest.raises(UsageError, match=r"a_1\.png: would overwrite an input"):
+        sink.write(indexed_frame(1), indexed_frame(1), "a", 1)
+    assert _sha(keep) == before and _only(tmp_path) == ["a.png", "a_1.png"]
+
+
+def test_sink_typo_is_not_a_new_folder(tmp_path):
+    with pytest.raises(UsageError, match="not a known sink .*for a new folder of images write folder:previwe"):
+        open_sink("previwe")
+    assert isinstance(open_sink(f"{tmp_path}/new/"), ImageFolderSink)

@@ -9,13 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import EdgesharpError
+from edge.errors import EdgesharpError, UsageError
 from edge.sources import (
     CameraError,
     CameraSource,
     ImageFolderSource,
     SyntheticSource,
     VideoFileSource,
+    check_fps,
     open_source,
     parse_size,
 )
@@ -155,3 +156,49 @@ def test_source_parser(tmp_path):
     assert parse_size("640x480") == (640, 480) and parse_size(None) is None
     with pytest.raises(EdgesharpError, match="WIDTHxHEIGHT"):
         parse_size("640")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e6", "fast"])
+def test_frame_rates_that_are_not_finite_and_positive_are_refused(value):
+    with pytest.raises(UsageError) as info:
+        check_fps(value if value == "fast" else float(value), "--fps")
+    assert str(info.value).startswith(f"--fps {value!r}" if value == "fast" else "--fps ") and "\n" not in str(info.value)
+    with pytest.raises(UsageError):
+        SyntheticSource((64, 48), fps=float(value) if value != "fast" else value)
+    assert check_fps(29.97) == 29.97 and check_fps(1000) == 1000.0
+
+
+def test_sizes_and_options_refused_as_usage_errors():
+    for text in ("0x10", "640x0", "99999x480", "axb", "640x480x3"):
+        with pytest.raises(UsageError, match="--size"):
+            parse_size(text)
+    with pytest.raises(UsageError, match="seed=x is not a whole number"):
+        open_source("synthetic:seed=x")
+
+
+def _avi(path, n):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        writer.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_truncated_video_says_what_its_header_promised(tmp_path, caplog):
+    whole = _avi(tmp_path / "whole.avi", 20)
+    with VideoFileSource(whole) as src:
+        assert len(list(src)) == 20 and src.shortfall is None
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with VideoFileSource(cut) as src:
+        got = len(list(src))
+    assert 0 < got < 19 and src.shortfall == (20, got) and src.input_files() == [cut]
+    assert f"cut.avi: truncated or damaged: its header promised 20 frames, it gave {got}" in caplog.text
+
+
+def test_image_folder_source_lists_its_inputs_before_opening(tmp_path):
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in ImageFolderSource(tmp_path).input_files()] == ["a.jpg", "b.png"]
+    assert ImageFolderSource(tmp_path / "missing").input_files() == []
