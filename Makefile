@@ -21,7 +21,7 @@ lint:
 
 # NNCF node names of the tensors kept float in the default's INT8: the residual stream of the last two decoder blocks,
 # the last up convolution and the output convolution (the quantizers that cost most SSIM at heavy blur after QAT,
-# `edgesharp calibrate --qat-sensitivity heavy`; MODEL_CARD.md, v10)
+# `edgesharp calibrate --qat-sensitivity heavy`; docs/model-history.md, v10)
 DEFAULT_FLOAT_NODES = 0/add/8 0/add/9 0/add/11 0/conv2d/3 1/pixel_shuffle/3 ending/conv2d/0 shuffle/pixel_shuffle/0
 
 # Photos for the default's last training stage and its calibration: the train split (edge/imaging/splits.py)
@@ -29,7 +29,7 @@ DEFAULT_FLOAT_NODES = 0/add/8 0/add/9 0/add/11 0/conv2d/3 1/pixel_shuffle/3 endi
 # softer than their grid). DATA=~/Pictures/DIV2K rebuilds the default from other photos the same way.
 DATA ?= ../shared/data/train_photos
 
-# The shipped default model (MODEL_CARD.md has the times): teacher on ground truth (mixed, then clean blur) and
+# The shipped default model (MODEL_CARD.md has the stages, docs/model-history.md the times of stages 1-4): teacher on ground truth (mixed, then clean blur) and
 # again from its own weights, real-time student `nafnet-rt-s2` distilled from it and again from its own weights by
 # the continued teacher (package photos and generated content), continued on ground truth from the photos in DATA
 # with webcam degradations (default-photos.yaml), then INT8 by 2,000 steps of quantization-aware fine-tuning with

@@ -61,7 +61,7 @@ def test_default_model_sharpens_heavy_blur(precision):
 
 
 def test_default_model_leaves_nearly_sharp_frames_almost_alone():
-    # since v4 (MODEL_CARD.md): on Kodak24 at the low level it is at most 0.0030 (v10, one image; v9 0.0058, v8 0.0017)
+    # since v4 (docs/model-history.md): on Kodak24 at the low level it is at most 0.0030 (v10, one image; v9 0.0058, v8 0.0017)
     # below the blurred input per image, where v3 lost up to 0.012 by over-sharpening
     from edge import Sharpener
 
