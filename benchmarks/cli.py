@@ -1,4 +1,4 @@
-"""`edgesharp bench fps | quality | all`: run the suites, write results.json, report.md and charts to --out."""
+"""`edgesharp bench fps | quality | all | temporal`: run the suites, write results.json, report.md and charts to --out."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   edgesharp bench fps --model edge/models/default --sizes 640x480,1280x720 --checkpoint runs/student.pt
   edgesharp bench quality --images ../shared/data/kodak24 --pairs ../shared/data/gopro_pairs
   edgesharp bench all --model bundles/a --model bundles/b --store --compare benchmarks/results/amd-epyc-2c/results.json
+  edgesharp bench temporal --out out/temporal-default
+  edgesharp bench temporal --model bundles/a --videos clip.mp4 --frames 30 --precisions fp32,int8
 """
 
 
@@ -27,7 +29,8 @@ def _csv(kind):
     return parse
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, backends: tuple[str, ...] = ("openvino", "onnxruntime", "pytorch"),
+                precisions: tuple[str, ...] = ("fp32", "fp16", "int8")) -> None:
     p.add_argument("--model", action="append", type=Path, default=[], metavar="BUNDLE",
                    help="model bundle folder (repeatable; default: the shipped default bundle)")
     p.add_argument("--out", type=Path, default=Path("out/bench"), help="report folder (default out/bench)")
@@ -38,12 +41,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store-as", metavar="NAME",
                    help=f"like --store, into {RESULTS_ROOT.name}/NAME/ (e.g. <machine>-quality, beside the machine's speed run)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
-    p.add_argument("--backends", type=_csv(str), default=["openvino", "onnxruntime", "pytorch"],
-                   help="comma list: openvino,onnxruntime,pytorch (default all)")
+    p.add_argument("--backends", type=_csv(str), default=list(backends),
+                   help=f"comma list of {','.join(backends)} (default {','.join(backends)})"
+                        if len(backends) > 1 else "comma list of openvino,onnxruntime (default openvino)")
     p.add_argument("--isa-cap", choices=tuple(ISA_CAPS),
                    help="run OpenVINO and PyTorch as on a CPU of this kernel class (caps oneDNN and PyTorch's kernels; "
                         "not ONNX Runtime); the runtime's --precision auto follows the cap")
-    p.add_argument("--precisions", type=_csv(str), default=["fp32", "fp16", "int8"], help="comma list of auto,fp32,fp16,int8 (default fp32,fp16,int8; auto: what the runtime picks here)")
+    p.add_argument("--precisions", type=_csv(str), default=list(precisions),
+                   help=f"comma list of auto,fp32,fp16,int8 (default {','.join(precisions)}; auto: what the runtime "
+                        "picks here)")
 
 
 def _add_fps(p: argparse.ArgumentParser) -> None:
@@ -89,6 +95,22 @@ def _add_quality(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-sheet", action="store_true", help="skip the comparison sheet PNG")
 
 
+def _add_temporal(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("temporal")
+    g.add_argument("--videos", type=Path, nargs="+", metavar="VIDEO_OR_DIR",
+                   help="video files or folders of videos (default: shared/data/video beside the checkout, where it "
+                        "exists; $EDGESHARP_SHARED_DATA/video when set)")
+    g.add_argument("--frames", type=int, default=60, help="frames per clip (default 60; --quick: 8)")
+    g.add_argument("--size", help="resize every clip to WxH (default: videos as they are, synthetic scenes 640x480)")
+    g.add_argument("--image", type=Path, help="photograph of the synthetic scenes (default: the first package photograph)")
+    g.add_argument("--static-threshold", type=float, default=4.0,
+                   help="static pixels: grey input change below this many 8-bit levels, averaged over 15x15 (default 4)")
+    g.add_argument("--pan-step", type=int, default=1, help="pixels the synthetic pan moves per frame (default 1)")
+    g.add_argument("--seed", type=int, default=0, help="sensor noise seed of the synthetic scenes (default 0)")
+    g.add_argument("--bound", type=float, default=10.0, help="added flicker allowed per clip, in %% (default 10)")
+    g.add_argument("--no-baseline", action="store_true", help="skip the unsharp mask rows")
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     sub = parser.add_subparsers(dest="bench_command", metavar="SUITE", required=True)
@@ -96,10 +118,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         ("fps", "model-only and end-to-end speed per backend, precision, size and mode", (_add_fps,)),
         ("quality", "SSIM/PSNR of baselines, students and a teacher at each blur level", (_add_quality,)),
         ("all", "both suites into one report", (_add_fps, _add_quality)),
+        ("temporal", "the flicker a model adds to video: static regions and flow-compensated warping error",
+         (_add_temporal,)),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        _add_common(p)
+        # temporal: the runtime's own choice, as a user runs it
+        _add_common(p, *((("openvino",), ("auto",)) if name == "temporal" else ()))
         for add in adders:
             add(p)
 
@@ -166,6 +191,32 @@ def quality_config(args, models: list[Path], out: Path):
     return cfg
 
 
+def temporal_config(args, models: list[Path]):
+    from benchmarks.temporal import TemporalConfig
+    from edge.errors import EdgesharpError
+    from edge.sources import parse_size
+
+    if args.frames < 2:
+        raise EdgesharpError(f"--frames {args.frames}: a clip needs at least 2 frames")
+    for value, allowed, what in ((args.backends, ("openvino", "onnxruntime"), "--backends"),
+                                 (args.precisions, ("auto", "fp32", "fp16", "int8"), "--precisions")):
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise EdgesharpError(f"{what}: {', '.join(bad)} not for the temporal suite; choose from {', '.join(allowed)}")
+    if not args.static_threshold > 0:
+        raise EdgesharpError(f"--static-threshold {args.static_threshold}: must be above 0")
+    if args.image is not None and not args.image.is_file():
+        raise EdgesharpError(f"--image {args.image}: no such file")
+    cfg = TemporalConfig(models=models, backends=args.backends, precisions=args.precisions, videos=args.videos,
+                         frames=args.frames, size=parse_size(args.size), image=args.image,
+                         static_threshold=args.static_threshold, pan_step=args.pan_step, seed=args.seed,
+                         bound_pct=args.bound, baseline=not args.no_baseline)
+    if args.quick:
+        cfg.frames = min(cfg.frames, 8)
+        cfg.size = cfg.size or (160, 120)
+    return cfg
+
+
 def _command_line() -> str:
     return " ".join(["edgesharp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("edgesharp") else ""
 
@@ -218,13 +269,30 @@ def run(args) -> dict:
 
         print("quality:", flush=True)
         results["quality"] = run_quality(quality_config(args, models, out), progress)
+    if args.bench_command == "temporal":
+        from benchmarks.temporal import run_temporal
+
+        cfg = temporal_config(args, models)
+        if not models:
+            raise EdgesharpError("no model bundle to score: pass --model BUNDLE (no default bundle is installed)")
+        print("temporal:", flush=True)
+        results["temporal"] = run_temporal(cfg, progress)
     if not args.no_charts:
         results["charts"] = report.draw_charts(out, results)
     report.write_results(out, results)
-    report.write_markdown(out, results)
+    write_markdown(out, results)
     if args.store or args.store_as:
         store(out, args.store_as or info.slug)
     return results
+
+
+def write_markdown(out: Path, results: dict) -> Path:
+    """report.md: the temporal suite's own report, else the speed/quality one."""
+    from benchmarks import report, temporal
+
+    if results.get("temporal") and not results.get("fps") and not results.get("quality"):
+        return temporal.write_markdown(out, results)
+    return report.write_markdown(out, results)
 
 
 def crosscheck_rows(cfg, progress) -> list[dict]:
@@ -273,12 +341,12 @@ def store(out: Path, slug: str) -> Path:
         shutil.copy2(chart, dest / Path(chart).name)
     results["charts"] = [Path(c).name for c in results.get("charts", [])]
     report.write_results(dest, results)
-    report.write_markdown(dest, results)
+    write_markdown(dest, results)
     return dest
 
 
 def _summary(results: dict) -> list[str]:
-    from benchmarks import report
+    from benchmarks import report, temporal
 
     lines = []
     for r in report.fps_rows(results, "verdict"):
@@ -287,7 +355,7 @@ def _summary(results: dict) -> list[str]:
                      f"-> {'meets' if r['meets'] else 'misses'} {r['target_fps']:g} FPS" + (f" (largest size {sizes})" if sizes else ""))
     for r in report.quality_rows(results):
         lines.append(f"{r['method']:<40} {r['level']:<7} SSIM {r['ssim']:.4f}  PSNR {r['psnr']:.2f} dB")
-    return lines
+    return lines + temporal.summary_lines(results)
 
 
 def main(args: argparse.Namespace) -> int:

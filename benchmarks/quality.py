@@ -83,22 +83,30 @@ def _baseline_methods(reference: bool) -> list[Method]:
     return methods
 
 
-def _student_methods(cfg: QualityConfig) -> list[Method]:
+def runtime_variants(models: list[Path], backends: list[str], precisions: list[str]):
+    """(path, bundle, backend, precision) for each bundle at each backend and precision it has (`auto`: always)."""
     from edge.bundle import load_bundle
+
+    for path in models:
+        bundle = load_bundle(path)
+        for backend in backends:
+            for precision in precisions:
+                if precision != "auto" and not bundle.has(backend, precision):
+                    log.info("%s has no %s %s model; skipped", bundle.name, backend, precision)
+                    continue
+                yield path, bundle, backend, precision
+
+
+def _student_methods(cfg: QualityConfig) -> list[Method]:
     from edge.sharpener import Sharpener
 
     methods = []
-    for path in cfg.models:
-        bundle = load_bundle(path)
-        for backend in cfg.backends:
-            for precision in cfg.precisions:
-                if precision != "auto" and not bundle.has(backend, precision):
-                    continue
-                sharpener = Sharpener(path, backend=backend, precision=precision, color="rgb")
-                label = f"auto ({sharpener.precision})" if precision == "auto" else precision
-                methods.append(Method(f"{bundle.name} {backend} {label}", "student",
-                                      lambda img, level, s=sharpener: s.enhance(img),
-                                      bundle.name, backend, precision, sharpener.close))
+    for path, bundle, backend, precision in runtime_variants(cfg.models, cfg.backends, cfg.precisions):
+        sharpener = Sharpener(path, backend=backend, precision=precision, color="rgb")
+        label = f"auto ({sharpener.precision})" if precision == "auto" else precision
+        methods.append(Method(f"{bundle.name} {backend} {label}", "student",
+                              lambda img, level, s=sharpener: s.enhance(img),
+                              bundle.name, backend, precision, sharpener.close))
     return methods
 
 

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate.cli", "export a student to ONNX/OpenVINO and quantize to INT8 (needs edgesharp[calibrate])"),
     "bench": ("benchmarks.cli", "measure FPS and SSIM across backends and precisions (needs edgesharp[bench])"),
     "degrade": ("edge.commands.degrade", "blur a folder of sharp images with the evaluation protocol"),
+    "devices": ("edge.commands.devices", "list the cameras that open here and the modes they deliver"),
 }
 
 log = logging.getLogger("edgesharp")

@@ -4,6 +4,12 @@
         sharp = sharpener.enhance(frame)            # u8 HxWx3, BGR by default (color="rgb" for RGB)
         for out in sharpener.stream(frames):        # pipelined, several frames in flight, order kept
             ...
+
+With OpenVINO and neither `hint` nor `requests` given, `enhance` runs under the latency hint (every core on the
+one frame) and `stream` under the throughput hint with one request to spare (OpenVINO's streams each on a frame
+of their own, as `edgesharp run` does), on a second backend opened at the first `stream` call with the precision
+the first one chose and checked: the throughput hint splits the cores between streams, which slows a single
+frame. An explicit `hint` or `requests` gives one backend, set that way, for both.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class Sharpener:
         strength: float = 1.0,
         color: str = "bgr",
         requests: int | None = None,
-        hint: str = "latency",
+        hint: str | None = None,
         **backend_options: Any,
     ):
         from edge.backends import open_backend
@@ -55,10 +61,15 @@ class Sharpener:
         self.bundle = load_model_bundle(model)
         self.color = color
         self.strength = strength
+        # the module docstring: by default stream gets a throughput-hinted backend of its own, opened when first used
+        self._stream_options = None
         if backend == "openvino":
-            backend_options["hint"] = hint
+            if hint is None and requests is None:
+                self._stream_options = {"spare_requests": 1, **backend_options, "hint": "throughput"}
+            backend_options["hint"] = hint or "latency"
         self.backend = open_backend(self.bundle, backend, precision, requests=requests, **backend_options)
         self.precision = self.backend.precision
+        self._stream_backend = None
         self._lock = threading.Lock()  # one enhance/stream at a time
 
     def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
@@ -79,8 +90,24 @@ class Sharpener:
         with self._lock:
             return self._finish(bgr, self.backend.infer(bgr))
 
+    def _streaming_backend(self):
+        """The backend `stream` runs on: `self.backend`, or by default one under the throughput hint (module docstring)."""
+        if self._stream_options is None:
+            return self.backend
+        if self._stream_backend is None:
+            from edge.backends import open_backend
+
+            # the numerics do not depend on the hint: the first backend's self-check holds for this one
+            self._stream_backend = open_backend(self.bundle, "openvino", self.precision, self_check=False,
+                                                **self._stream_options)
+        return self._stream_backend
+
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Sharpened frames in input order, with up to `backend.num_requests` frames in flight."""
+        """Sharpened frames in input order, with up to `num_requests` of the streaming backend in flight (those of
+        the model compiled for the first frame's size).
+
+        Results come back through the backend's callback in any order; a small buffer here hands them out in
+        order (the pipeline's reorder buffer is part of `Pipeline`'s writer thread, not a piece to reuse)."""
         from edge.backends import InferenceError
 
         done = threading.Condition()
@@ -101,16 +128,17 @@ class Sharpener:
                 raise InferenceError(f"inference of frame {seq} failed: {error}") from error
             return self._finish(original, out)
 
-        limit = self.backend.num_requests
         with self._lock:
-            self.backend.set_callback(on_result)
-            submitted = taken = 0
+            backend = self._streaming_backend()
+            backend.set_callback(on_result)
+            submitted = taken = limit = 0
             try:
                 for frame in frames:
                     bgr = self._to_bgr(frame)
                     inputs[submitted] = bgr
-                    self.backend.submit(bgr, submitted)
+                    backend.submit(bgr, submitted)
                     submitted += 1
+                    limit = limit or backend.num_requests  # read once the first frame's model is compiled
                     while submitted - taken > limit or (taken < submitted and taken in results):
                         yield take(taken)
                         taken += 1
@@ -118,15 +146,21 @@ class Sharpener:
                     yield take(taken)
                     taken += 1
             finally:
-                self.backend.wait_all()
-                self.backend.set_callback(None)
+                backend.wait_all()
+                backend.set_callback(None)
 
     def describe(self) -> dict:
-        return {"model": str(self.bundle.path), "name": self.bundle.name, **self.backend.describe(),
+        """The backend's settings; `stream` holds those of the streaming backend once it is open."""
+        info = {"model": str(self.bundle.path), "name": self.bundle.name, **self.backend.describe(),
                 "precision": self.precision}
+        if self._stream_backend is not None:
+            info["stream"] = self._stream_backend.describe()
+        return info
 
     def close(self) -> None:
         self.backend.close()
+        if self._stream_backend is not None:
+            self._stream_backend.close()
 
     def __enter__(self):
         return self

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 SYNTHETIC_LEVELS = {"heavy": (1.95, 1.35), "medium": (1.5, 0.8), "low": (1.2, 0.4), "none": (1.0, 0.0)}
-SOURCE_HELP = "camera:N, /dev/videoN, a video file, a folder of images, or synthetic"
+SOURCE_HELP = "camera:N[,fourcc=CODE|default], /dev/videoN, a video file, a folder of images, or synthetic"
 MAX_FPS = 1000.0  # OpenCV's MP4 writer refuses more; its writers hang on an infinite rate
 
 
@@ -129,47 +129,125 @@ def _quiet_opencv():
         cv2.utils.logging.setLogLevel(previous)
 
 
+CAMERA_FOURCC = "MJPG"  # asked of every camera: most webcams give 720p at full rate only compressed (MJPG)
+NATIVE_FOURCC = ("default", "native", "none")  # `fourcc=` values that skip the request
+
+
+def fourcc_text(code) -> str:
+    """OpenCV's CAP_PROP_FOURCC (a float holding four bytes) as text ('MJPG'); '' when the backend does not say."""
+    try:
+        value = int(code)
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    if value <= 0:
+        return ""
+    text = "".join(chr((value >> 8 * i) & 0xFF) for i in range(4))
+    return text if text.isascii() and text.isprintable() and text.strip() else f"0x{value:08x}"
+
+
+def check_fourcc(text: str, what: str = "fourcc") -> str | None:
+    """A FOURCC to ask the camera for ('MJPG', 'YUYV', ...), or None for the camera's default format."""
+    value = str(text).strip()
+    if value.lower() in NATIVE_FOURCC:
+        return None
+    if len(value) != 4 or not (value.isascii() and value.isprintable()):
+        raise UsageError(f"{what}={value!r}: a FOURCC is 4 characters (MJPG, YUYV, H264, ...) or "
+                         f"'default' for the camera's own format")
+    return value
+
+
+@dataclass(frozen=True)
+class CameraMode:
+    """What a camera delivers, read back from the driver after the request."""
+
+    fourcc: str  # 'MJPG', 'YUYV', ...; '' when the backend does not report it
+    width: int
+    height: int
+    fps: float  # 0 when the backend does not report it
+
+    @classmethod
+    def read(cls, cap) -> CameraMode:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return cls(fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                   int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                   round(float(fps), 2) if fps and math.isfinite(fps) and fps > 0 else 0.0)
+
+    def __str__(self) -> str:
+        rate = f"{self.fps:.1f} fps" if self.fps else "an unreported rate"
+        return f"{self.fourcc or 'format unreported'} {self.width}x{self.height} at {rate}"
+
+    def to_dict(self) -> dict:
+        return {"fourcc": self.fourcc or None, "width": self.width, "height": self.height, "fps": self.fps or None}
+
+
+def _open_quietly(factory, device):
+    with _quiet_opencv():
+        cap = factory(device)
+    if not cap.isOpened():
+        cap.release()
+        return None
+    return cap
+
+
+def _request_mode(cap, fourcc: str | None, size: tuple[int, int] | None, fps: float | None) -> None:
+    """The FOURCC first: V4L2 drivers list the sizes and rates per format, so size and rate follow it."""
+    if fourcc:
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))
+    if size:
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    if fps:
+        cap.set(cv2.CAP_PROP_FPS, fps)
+
+
 class CameraSource(Source):
-    """A camera by index (`camera:0`) or device path (`/dev/video2`); reopened with back-off when it stalls."""
+    """A camera by index (`camera:0`) or device path (`/dev/video2`); reopened with back-off when it stalls.
+
+    It asks for `fourcc` (MJPG unless told otherwise: many webcams give 720p at 5-10 fps uncompressed and at
+    their full rate in MJPG), then the size and rate; `mode` is what the camera actually delivers."""
 
     live = True
 
     def __init__(self, device: int | str, size=None, fps=None, reopen_attempts: int = 3, backoff_s: float = 0.5,
-                 capture_factory: Callable[[int | str], object] = cv2.VideoCapture):
+                 capture_factory: Callable[[int | str], object] | None = None, fourcc: str | None = CAMERA_FOURCC):
         super().__init__(size, fps)
         self.device = device
         self.description = f"camera {device}"
         self.reopen_attempts = reopen_attempts
         self.backoff_s = backoff_s
-        self._factory = capture_factory
+        self.fourcc = fourcc  # None: the camera's default format
+        self.mode: CameraMode | None = None  # set by open()
+        self._factory = capture_factory or (lambda dev: cv2.VideoCapture(dev))  # looked up late: tests patch it
         self._cap = None
 
     def _open_capture(self):
-        with _quiet_opencv():
-            cap = self._factory(self.device)
-        if not cap.isOpened():
-            cap.release()
-            return None
-        if self.size:
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
-        if self.fps:
-            cap.set(cv2.CAP_PROP_FPS, self.fps)
+        cap = _open_quietly(self._factory, self.device)
+        if cap is not None:
+            with _quiet_opencv():  # a refused FOURCC is said once, in our own line
+                _request_mode(cap, self.fourcc, self.size, self.fps)
         return cap
 
     def open(self) -> None:
+        """Open the camera and log its delivered mode in one line (a second call while open does nothing:
+        `edgesharp run` opens a camera before the model, so a missing one fails fast)."""
+        if self._cap is not None:
+            return
         self._cap = self._open_capture()
         if self._cap is None:
             raise CameraError(f"camera {self.device}: cannot open it (no such device, busy, or no permission); "
                               "to try edgesharp without a camera use --source synthetic or --source VIDEO_FILE")
-        width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        if self.size and (width, height) != tuple(self.size):
+        self.mode = mode = CameraMode.read(self._cap)
+        self.description = f"camera {self.device} ({mode})"
+        self.fps = self.fps or (mode.fps if 0 < mode.fps <= MAX_FPS else 30.0)
+        if self.fourcc and mode.fourcc and mode.fourcc != self.fourcc:
+            log.warning("camera %s did not accept %s; it delivers %s, which the run uses (',fourcc=default' "
+                        "after the --source skips the request)", self.device, self.fourcc, mode)
+        else:
+            asked = f"; asked for {self.fourcc}" if self.fourcc and not mode.fourcc else ""
+            log.info("camera %s delivers %s%s", self.device, mode, asked)
+        if self.size and (mode.width, mode.height) != tuple(self.size):
             log.warning("camera %s delivers %dx%d instead of the requested %dx%d; frames are resized",
-                        self.device, width, height, *self.size)
-        self.fps = self.fps or (fps if fps and 0 < fps <= MAX_FPS else 30.0)
-        log.info("camera %s open: %dx%d at %.1f fps", self.device, width, height, fps or 0)
+                        self.device, mode.width, mode.height, *self.size)
 
     def _read(self) -> SourceFrame | None:
         ok, image = self._cap.read() if self._cap is not None else (False, None)
@@ -197,6 +275,37 @@ class CameraSource(Source):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+PROBE_SIZES = ((640, 480), (1280, 720), (1920, 1080))
+
+
+@dataclass
+class CameraProbe:
+    device: int | str
+    default: CameraMode  # what it delivers when asked for nothing
+    modes: list[CameraMode]  # what it delivers when asked for the FOURCC at each probed size (distinct)
+
+
+def probe_camera(device: int | str, fourcc: str | None = CAMERA_FOURCC, sizes=PROBE_SIZES, fps: float = 30.0,
+                 capture_factory: Callable[[int | str], object] | None = None) -> CameraProbe | None:
+    """Open camera `device`, read its default mode, then ask for `fourcc` at each of `sizes` and `fps` and read
+    back what it delivers; None when it does not open. Each request is what `CameraSource` would make."""
+    factory = capture_factory or (lambda dev: cv2.VideoCapture(dev))
+    cap = _open_quietly(factory, device)
+    if cap is None:
+        return None
+    try:
+        probe = CameraProbe(device, CameraMode.read(cap), [])
+        for size in sizes:
+            with _quiet_opencv():
+                _request_mode(cap, fourcc, size, fps)
+            mode = CameraMode.read(cap)
+            if mode not in probe.modes:
+                probe.modes.append(mode)
+    finally:
+        cap.release()
+    return probe
 
 
 class VideoFileSource(Source):
@@ -409,8 +518,22 @@ def _options(text: str) -> dict[str, str]:
     return out
 
 
+def _camera_source(spec: str, text: str, size, fps) -> CameraSource:
+    """camera:N, N or /dev/videoN, each optionally followed by ,fourcc=CODE|default."""
+    device, _, rest = text.partition(",")
+    opts = _options(rest)
+    unknown = set(opts) - {"fourcc"}
+    if unknown:
+        raise UsageError(f"--source {spec!r}: unknown option(s) {', '.join(sorted(unknown))} "
+                         "(camera:N[,fourcc=MJPG|YUYV|...|default])")
+    fourcc = check_fourcc(opts["fourcc"], f"--source {spec!r}: fourcc") if "fourcc" in opts else CAMERA_FOURCC
+    device = device.strip() or "0"
+    return CameraSource(int(device) if device.isdigit() else device, size, fps, fourcc=fourcc)
+
+
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None) -> Source:
-    """Build (not open) the source named by `--source`: camera:N, /dev/videoN, N, video file, folder, synthetic."""
+    """Build (not open) the source named by `--source`: camera:N, /dev/videoN, N (a camera may add
+    ,fourcc=CODE|default), video file, folder, synthetic."""
     spec = str(spec)
     head, _, rest = spec.partition(":")
     if head == "synthetic":
@@ -425,13 +548,8 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
         if not seed.isdigit():
             raise UsageError(f"--source {spec!r}: seed={seed} is not a whole number >= 0")
         return SyntheticSource(size, fps, level=level, paced=paced, seed=int(seed))
-    if head == "camera":
-        device: int | str = rest or "0"
-        return CameraSource(int(device) if str(device).isdigit() else device, size, fps)
-    if spec.isdigit():
-        return CameraSource(int(spec), size, fps)
-    if spec.startswith("/dev/video"):
-        return CameraSource(spec, size, fps)
+    if head == "camera" or spec.split(",")[0].isdigit() or spec.startswith("/dev/video"):
+        return _camera_source(spec, rest if head == "camera" else spec, size, fps)
     path = Path(spec).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, size, fps)

@@ -4,13 +4,15 @@
 
 Unknown keys and values of the wrong type are errors naming the key. A list of sections (`phases`,
 `data.sources`) given in YAML replaces the default list; each element starts from the section's
-defaults. `--set` addresses list elements by index (`phases.1.alpha=0.5`).
+defaults. `--set` addresses list elements by index (`phases.1.alpha=0.5`). Path values (`expand_paths`) expand `~`
+and environment variables (`$VAR`, `${VAR}`) when loaded; an unset variable is an error naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -340,15 +342,44 @@ def _merge_file(cfg: TrainConfig, path: Path, seen: tuple[Path, ...]) -> None:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")
+
+
+def expand_path(value: str, key: str) -> str:
+    """`value` with environment variables (`$VAR`, `${VAR}`) and a leading `~` expanded; an unset variable is
+    a ConfigError naming `key`."""
+
+    def variable(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in os.environ:
+            raise ConfigError(f"{key}: environment variable {name!r} in {value!r} is not set")
+        return os.environ[name]
+
+    return os.path.expanduser(_VARIABLE.sub(variable, value)) if value else value
+
+
+def expand_paths(cfg: TrainConfig) -> TrainConfig:
+    """Expand `~` and environment variables (in place) in the config's paths: init_from, out_dir, teacher.path,
+    validation.source and each data source's path and root; returns `cfg`."""
+    cfg.init_from = expand_path(cfg.init_from, "init_from")
+    cfg.out_dir = expand_path(cfg.out_dir, "out_dir")
+    cfg.teacher.path = expand_path(cfg.teacher.path, "teacher.path")
+    cfg.validation.source = expand_path(cfg.validation.source, "validation.source")
+    for i, source in enumerate(cfg.data.sources):
+        source.path = expand_path(source.path, f"data.sources.{i}.path")
+        source.root = expand_path(source.root, f"data.sources.{i}.root")
+    return cfg
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Defaults, then the YAML file at `path` (if any; its `base` file first), then each `key=value` override;
-    validated."""
+    paths expanded (`expand_paths`), validated."""
     cfg = TrainConfig()
     if path is not None:
         _merge_file(cfg, Path(path), ())
     for text in overrides:
         apply_override(cfg, text)
-    return validate(cfg)
+    return validate(expand_paths(cfg))
 
 
 def to_dict(cfg: TrainConfig) -> dict:

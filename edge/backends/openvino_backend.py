@@ -11,6 +11,11 @@ The Core is the process's one (`edge.backends.openvino_core.shared_core`).
 
 `spare_requests` adds requests beyond OpenVINO's optimal number (one per stream): with a live camera a stream
 that finishes finds the next request already holding a frame instead of waiting for the camera's next tick.
+The optimal number is the compiled model's `OPTIMAL_NUMBER_OF_INFER_REQUESTS`; asked before any frame size was
+compiled, `num_requests` takes it from the settings and the device instead of compiling a model for it (the CPU
+plugin's device-level answer is 1 whatever the settings): `NUM_STREAMS` when it is a number, one stream under the
+latency hint, the device's most streams (`RANGE_FOR_STREAMS`) under the throughput hint. A count above the compiled
+model's only makes a submit wait for a free request.
 
 Shapes are static: each padded frame size gets its own compiled model (the last two are kept, so a folder
 that alternates landscape and portrait images does not recompile every time). With `cache_dir` OpenVINO
@@ -151,9 +156,23 @@ class OpenVINOBackend(InferenceBackend):
     # -- interface ---------------------------------------------------------------------------------------
     @property
     def num_requests(self) -> int:
-        if not self._num_requests:
-            self.warmup(64, 64)
-        return self._num_requests
+        """Requests per compiled model: --requests, else OpenVINO's optimum plus the spares (module docstring)."""
+        if self._num_requests:
+            return self._num_requests
+        return self._requested or self._expected_optimum() + self._spare
+
+    def _expected_optimum(self) -> int:
+        """OpenVINO's optimal number of requests for these settings, before any model is compiled (one per stream)."""
+        streams = str(self._config.get("NUM_STREAMS", "")).strip()
+        if streams.isdigit() and int(streams) > 0:
+            return int(streams)
+        if str(self._config.get("PERFORMANCE_HINT")) == HINTS["latency"]:
+            return 1
+        try:
+            return max(1, int(self._core.get_property(self.device, "RANGE_FOR_STREAMS")[1]))
+        except (RuntimeError, TypeError, IndexError, ValueError) as exc:
+            log.debug("%s: no RANGE_FOR_STREAMS (%s); expecting one request", self.device, _first_line(exc))
+            return 1
 
     def submit(self, frame: np.ndarray, tag: Any) -> None:
         check_bgr_frame(frame)
@@ -217,7 +236,7 @@ class OpenVINOBackend(InferenceBackend):
             self._active = None
 
     def describe(self) -> dict:
-        info = super().describe() if self._num_requests else {"backend": self.name, **self.describe_choice()}
+        info = super().describe()
         info.update(model=str(self.model_path), device=self.device, hint=self.hint,
                     config={k: str(v) for k, v in self._config.items()})
         if self._active is not None:

@@ -21,7 +21,8 @@ EXAMPLES = """examples:
   edgesharp run --source clip.mkv --sink sharp.mp4 --stats-json stats.json
   edgesharp run --backend onnxruntime --precision fp32 --source synthetic --sink null --frames 300
 
-sources: camera:N, /dev/videoN, a video file, a folder of images, synthetic[:level=heavy|medium|low|none][,fast]
+sources: camera:N[,fourcc=MJPG|YUYV|default], /dev/videoN, a video file, a folder of images,
+         synthetic[:level=heavy|medium|low|none][,fast]
 sinks:   preview[:split], vcam[:DEVICE], FILE.mp4|.mkv|.avi|.mov, folder:DIR, compare:DIR, null
 """
 
@@ -35,7 +36,7 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
                    help="inference backend (default: openvino)")
     g.add_argument("--precision", choices=["auto", "int8", "fp16", "fp32"], default="auto",
                    help="model precision (default: auto, the one the bundle's guard found correct and fastest on this "
-                        "CPU's kernel class; the choice and its reason are logged first); int8/fp16/fp32 force one")
+                        "CPU's kernel class; the choice and its reason are logged once the model opens, after the source's line); int8/fp16/fp32 force one")
     g.add_argument("--requests", type=int, default=None,
                    help="frames in flight (OpenVINO infer requests / ONNX Runtime workers; default: the device's "
                         "optimum, for a live source with one OpenVINO request to spare)")
@@ -108,16 +109,25 @@ def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: i
         summary = pipeline.run(on_status=None if quiet else status, handle_signals=True)
     except BaseException:
         if stats_json:  # the run's own error is the one to report; a failed stats file only logs
+            _add_source_mode(pipeline)
             try:
                 pipeline.stats.write_json(stats_json)
             except EdgesharpError as exc:
                 log.error("%s", exc)
         raise
     if stats_json:
+        _add_source_mode(pipeline)
         pipeline.stats.write_json(stats_json)
     summary["stop_reason"] = pipeline.stop_reason
     summary["skipped"] = list(pipeline.skipped)
     return summary
+
+
+def _add_source_mode(pipeline) -> None:
+    """The mode a camera delivers (format, size, rate read back after the request) into --stats-json's "run"."""
+    mode = getattr(pipeline.source, "mode", None)
+    if mode is not None and pipeline.stats.info:
+        pipeline.stats.info["source_mode"] = {**mode.to_dict(), "requested_fourcc": pipeline.source.fourcc}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +148,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from edge.errors import UsageError
     from edge.sinks import guard_outputs, open_sink
-    from edge.sources import check_fps, open_source, parse_size
+    from edge.sources import CameraSource, check_fps, open_source, parse_size
 
     # refused before anything opens: an infinite rate hangs OpenCV's video writer
     check_model_options(args)
@@ -151,11 +161,16 @@ def main(args: argparse.Namespace) -> int:
     guard_outputs(sinks, source.input_files(), stats_output(args))
     for sink in sinks:
         sink.preflight()
-    _, backend = open_backend_from_args(args, live=source.live)
+    if isinstance(source, CameraSource):  # its delivered mode is the run's first line; a missing one fails fast
+        source.open()
     try:
-        summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames)
+        _, backend = open_backend_from_args(args, live=source.live)
+        try:
+            summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames)
+        finally:
+            backend.close()
     finally:
-        backend.close()
+        source.close()
     lat = summary["latency_ms"]
     print(f"{summary['frames_written']} frames from {source.description} -> {', '.join(s.description for s in sinks)}"
           f" in {summary['elapsed_s']:.1f} s ({summary['mean_output_fps']:.1f} fps, "

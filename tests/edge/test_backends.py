@@ -194,3 +194,58 @@ def test_an_isa_cap_without_reduced_float_runs_every_precision_in_f32(monkeypatc
     assert openvino_precision_config("fp16") == {"INFERENCE_PRECISION_HINT": "f32"}
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
     assert openvino_precision_config("int8") == {}
+
+
+@pytest.fixture
+def compiled_shapes(monkeypatch):
+    """The input shape of every model OpenVINO compiles while the test runs (Core.compile_model wrapped)."""
+    from edge.backends.openvino_core import shared_core
+
+    core_type = type(shared_core())
+    real = core_type.compile_model
+    shapes: list[list[int]] = []
+
+    def counting(self, model, *args, **kwargs):
+        shapes.append(list(model.input().get_shape()))
+        return real(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(core_type, "compile_model", counting)
+    return shapes
+
+
+def test_the_request_count_needs_no_compile(tiny_bundle, compiled_shapes):
+    # no throw-away model: before the first frame the count comes from the settings, after it from the model
+    with open_backend(tiny_bundle, "openvino", "fp32", self_check=False) as be:
+        assert be.num_requests == 1 and be.describe()["requests"] == 1  # the latency hint: one stream
+        assert compiled_shapes == []
+        be.infer(_random_frame(64, 80))
+        be.infer(_random_frame(60, 77))  # the same padded size
+        assert compiled_shapes == [[1, 64, 80, 3]]
+        assert be.num_requests == int(be._compiled[(64, 80)].model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    with open_backend(tiny_bundle, "openvino", "fp32", self_check=False, hint="throughput", streams=2,
+                      spare_requests=1) as be:
+        assert be.num_requests == 3 and compiled_shapes == [[1, 64, 80, 3]]
+        be.infer(_random_frame(64, 64))
+        assert be.num_requests == 3 and len(compiled_shapes) == 2
+
+
+def test_an_estimate_before_the_first_frame_is_never_below_the_compiled_count(tiny_bundle, compiled_shapes):
+    with open_backend(tiny_bundle, "openvino", "fp32", self_check=False, hint="throughput") as be:
+        expected = be.num_requests
+        assert compiled_shapes == []
+        be.infer(_random_frame(64, 64))
+        assert 1 <= be.num_requests <= expected and len(be._compiled[(64, 64)].requests) == be.num_requests
+
+
+def test_opening_a_backend_compiles_once(tmp_path, compiled_shapes):
+    """Opening compiles the model once, for the start-up self-check frame; frames of that size compile nothing more."""
+    from ir_factory import build_test_bundle
+
+    from edge.bundle import load_bundle
+
+    bundle = load_bundle(build_test_bundle(tmp_path / "checked", self_check=True))
+    with open_backend(bundle, "openvino", "fp32") as be:
+        assert be.self_check["passed"] and compiled_shapes == [[1, 32, 40, 3]]
+        assert be.num_requests >= 1 and be.describe()["requests"] == be.num_requests
+        assert be.infer(_random_frame(32, 40)).shape == (32, 40, 3)
+    assert compiled_shapes == [[1, 32, 40, 3]]

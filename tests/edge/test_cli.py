@@ -21,9 +21,9 @@ def test_top_level_help_lists_every_subcommand(capsys):
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for name in ("run", "enhance", "train", "calibrate", "bench", "degrade"):
+    for name in ("run", "enhance", "train", "calibrate", "bench", "degrade", "devices"):
         assert name in out
-    assert set(SUBCOMMANDS) == {"run", "enhance", "train", "calibrate", "bench", "degrade"}
+    assert set(SUBCOMMANDS) == {"run", "enhance", "train", "calibrate", "bench", "degrade", "devices"}
 
 
 @pytest.mark.parametrize("name", list(SUBCOMMANDS))
@@ -40,7 +40,7 @@ def test_help_loads_no_heavy_library():
     code = (
         "import sys\n"
         "from edge.cli import main\n"
-        "for name in ['run', 'enhance', 'train', 'calibrate', 'bench', 'degrade']:\n"
+        "for name in ['run', 'enhance', 'train', 'calibrate', 'bench', 'degrade', 'devices']:\n"
         "    try:\n"
         "        main([name, '--help'])\n"
         "    except SystemExit:\n"

@@ -1,10 +1,14 @@
-"""The Python API: Sharpener.enhance / .stream on the tiny bundle, colour order, strength, missing default model."""
+"""The Python API: Sharpener.enhance / .stream on the tiny bundle, colour order, strength, several frames in flight,
+missing default model."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
-from fakes import frame_index, indexed_frame
+from fakes import FakeBackend, frame_index, indexed_frame
 from ir_factory import reference_output
 
 from edge import Sharpener
@@ -48,3 +52,53 @@ def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr("edge.bundle.default_bundle_path", lambda: tmp_path / "default")
     with pytest.raises(EdgesharpError, match="pass --model BUNDLE_DIR, or make one with 'edgesharp calibrate'"):
         Sharpener()
+
+
+class CountingBackend(FakeBackend):
+    """FakeBackend (255 - frame, finished out of order) that records the most frames in inference at once: from a
+    submit (which holds one of the `workers` slots) to the end of that frame's delay."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._count = threading.Lock()
+        self.running = self.most_in_flight = 0
+
+    def submit(self, frame, tag) -> None:
+        super().submit(frame, tag)
+        with self._count:
+            self.running += 1
+            self.most_in_flight = max(self.most_in_flight, self.running)
+
+    def _job(self, frame, tag, wait):
+        time.sleep(wait)
+        with self._count:
+            self.running -= 1
+        super()._job(frame, tag, 0.0)
+
+
+def test_stream_keeps_several_frames_in_flight_and_hands_them_out_in_order(tiny_bundle_dir):
+    frames = [indexed_frame(i, 48, 64) for i in range(24)]
+    with Sharpener(tiny_bundle_dir, precision="fp32") as sharpener:
+        sharpener._stream_backend = fake = CountingBackend(workers=3, delay=(0.005, 0.06))
+        outs = list(sharpener.stream(frames))
+    assert fake.most_in_flight == 3 and fake.submitted == 24
+    assert fake.completion_order != sorted(fake.completion_order)  # they did finish out of order
+    assert [frame_index(255 - out) for out in outs] == list(range(24))
+
+
+def test_by_default_stream_runs_several_requests_and_enhance_one(tiny_bundle_dir):
+    frames = [indexed_frame(i, 64, 64) for i in range(10)]
+    with Sharpener(tiny_bundle_dir, precision="fp32") as sharpener:
+        assert sharpener.backend.hint == "latency" and sharpener.backend.num_requests == 1
+        assert [frame_index(out) for out in sharpener.stream(frames)] == list(range(10))
+        info = sharpener.describe()["stream"]
+        assert info["hint"] == "throughput" and info["requests"] >= 2 and info["precision"] == sharpener.precision
+        streaming = sharpener._streaming_backend()
+        assert len(streaming._compiled[streaming._active].requests) == streaming.num_requests >= 2
+        assert [frame_index(out) for out in sharpener.stream(frames[:3])] == [0, 1, 2]  # the same backend again
+        assert sharpener._streaming_backend() is streaming
+        assert np.abs(sharpener.enhance(frames[0]).astype(int) - reference_output(frames[0], 0.5)).max() <= 3
+    assert streaming._closed and sharpener.backend._closed
+    with Sharpener(tiny_bundle_dir, precision="fp32", hint="throughput") as sharpener:
+        list(sharpener.stream(frames[:2]))
+        assert sharpener._streaming_backend() is sharpener.backend and "stream" not in sharpener.describe()

@@ -1,22 +1,28 @@
 """Sources: synthetic scene (size, determinism, pacing), video file, image folder, camera open failure and
-stall recovery through a fake capture, and the --source parser."""
+stall recovery through a fake capture, the camera's MJPG request, delivered mode and fallback (a fake V4L2-like
+capture), `edgesharp devices`, and the --source parser."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 import cv2
 import numpy as np
 import pytest
 
+from edge.cli import main
 from edge.errors import EdgesharpError, UsageError
 from edge.sources import (
     CameraError,
+    CameraMode,
     CameraSource,
     ImageFolderSource,
     SyntheticSource,
     VideoFileSource,
     check_fps,
+    fourcc_text,
     open_source,
     parse_size,
 )
@@ -202,3 +208,149 @@ def test_image_folder_source_lists_its_inputs_before_opening(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in ImageFolderSource(tmp_path).input_files()] == ["a.jpg", "b.png"]
     assert ImageFolderSource(tmp_path / "missing").input_files() == []
+
+
+FOURCC, WIDTH, HEIGHT, FPS = (cv2.CAP_PROP_FOURCC, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT,
+                              cv2.CAP_PROP_FPS)
+# a typical USB webcam: 720p at 10 fps uncompressed, at 30 fps in MJPG
+WEBCAM = {"YUYV": [(640, 480, 30.0), (1280, 720, 10.0)], "MJPG": [(640, 480, 30.0), (1280, 720, 30.0)]}
+
+
+class ModeCapture:
+    """A V4L2-like camera: it starts in `default`, takes a FOURCC only from `formats` (set() returns False and
+    nothing changes otherwise, as OpenCV's V4L2 backend does), delivers the mode of its current format nearest to
+    the requested size, and records every set() call in order."""
+
+    def __init__(self, formats=WEBCAM, default="YUYV"):
+        self.formats, self.fourcc = formats, default
+        self.size = formats[default][0][:2]
+        self.calls: list[tuple[int, float]] = []
+        self.released = False
+
+    def mode(self):
+        return min(self.formats[self.fourcc], key=lambda m: abs(m[0] - self.size[0]) + abs(m[1] - self.size[1]))
+
+    def isOpened(self):
+        return True
+
+    def set(self, prop, value):
+        self.calls.append((prop, value))
+        if prop == FOURCC:
+            if fourcc_text(value) not in self.formats:
+                return False
+            self.fourcc = fourcc_text(value)
+        elif prop == WIDTH:
+            self.size = (int(value), self.size[1])
+        elif prop == HEIGHT:
+            self.size = (self.size[0], int(value))
+        return True
+
+    def get(self, prop):
+        w, h, fps = self.mode()
+        return {FOURCC: float(cv2.VideoWriter_fourcc(*self.fourcc)), WIDTH: float(w), HEIGHT: float(h),
+                FPS: fps}.get(prop, 0.0)
+
+    def read(self):
+        w, h, _ = self.mode()
+        return True, np.full((h, w, 3), 100, np.uint8)
+
+    def release(self):
+        self.released = True
+
+
+def test_fourcc_codes_read_back_as_text():
+    assert fourcc_text(float(cv2.VideoWriter_fourcc(*"MJPG"))) == "MJPG"
+    assert fourcc_text(cv2.VideoWriter_fourcc(*"YUYV")) == "YUYV"
+    assert fourcc_text(0.0) == fourcc_text(float("nan")) == fourcc_text(-1) == ""  # backend does not say
+    assert fourcc_text(3) == "0x00000003"
+
+
+def test_camera_asks_for_mjpg_before_size_and_rate_and_reports_what_it_delivers(caplog):
+    cap = ModeCapture()
+    cam = CameraSource(0, size=(1280, 720), fps=30, capture_factory=lambda dev: cap)
+    with caplog.at_level(logging.INFO, logger="edge.sources"):
+        cam.open()
+    assert cap.calls == [(FOURCC, cv2.VideoWriter_fourcc(*"MJPG")), (WIDTH, 1280), (HEIGHT, 720), (FPS, 30.0)]
+    assert cam.mode == CameraMode("MJPG", 1280, 720, 30.0)
+    assert [r.getMessage() for r in caplog.records] == ["camera 0 delivers MJPG 1280x720 at 30.0 fps"]
+    assert cam.description == "camera 0 (MJPG 1280x720 at 30.0 fps)"
+    assert cam.read().image.shape == (720, 1280, 3)
+    cam.open()  # already open (edgesharp run opens a camera before the pipeline does): nothing new
+    assert len(cap.calls) == 4 and len(caplog.records) == 1
+    cam.close()
+    assert cap.released
+
+
+def test_camera_without_mjpg_falls_back_to_its_own_format_with_one_line(caplog):
+    cap = ModeCapture({"YUYV": WEBCAM["YUYV"]})
+    cam = CameraSource("/dev/video2", size=(1280, 720), capture_factory=lambda dev: cap)
+    cam.open()
+    assert cap.calls[0] == (FOURCC, cv2.VideoWriter_fourcc(*"MJPG")) and cap.fourcc == "YUYV"
+    assert cam.mode == CameraMode("YUYV", 1280, 720, 10.0) and cam.fps == 10.0  # the rate it really gives
+    lines = [r for r in caplog.records if r.name == "edge.sources"]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+    assert lines[0].getMessage().startswith("camera /dev/video2 did not accept MJPG; it delivers YUYV 1280x720 at "
+                                            "10.0 fps, which the run uses") and "fourcc=default" in lines[0].getMessage()
+    assert [cam.read().image.shape for _ in range(2)] == [(720, 1280, 3)] * 2  # the run goes on
+
+
+def test_camera_fourcc_default_asks_for_no_format_and_a_size_it_lacks_is_resized(caplog, monkeypatch):
+    cap = ModeCapture()
+    monkeypatch.setattr("edge.sources.cv2.VideoCapture", lambda dev: cap)
+    cam = open_source("camera:1,fourcc=default", (1920, 1080))
+    cam.open()
+    assert [p for p, _ in cap.calls] == [WIDTH, HEIGHT] and cam.mode == CameraMode("YUYV", 1280, 720, 10.0)
+    assert "delivers 1280x720 instead of the requested 1920x1080; frames are resized" in caplog.text
+    assert cam.read().image.shape == (1080, 1920, 3)
+
+
+def test_camera_that_does_not_report_its_format_says_what_it_asked_for(caplog):
+    cam = _camera([5])  # FakeCapture: CAP_PROP_FOURCC reads back 0
+    with caplog.at_level(logging.INFO, logger="edge.sources"):
+        cam.open()
+    assert cam.mode == CameraMode("", 32, 24, 30.0) and cam.mode.to_dict()["fourcc"] is None
+    assert caplog.records[0].getMessage() == "camera 3 delivers format unreported 32x24 at 30.0 fps; asked for MJPG"
+
+
+def test_camera_source_spec_fourcc_option():
+    assert open_source("camera:0").fourcc == "MJPG" and open_source("2").fourcc == "MJPG"
+    yuyv = open_source("camera:0,fourcc=YUYV")
+    assert (yuyv.device, yuyv.fourcc) == (0, "YUYV")
+    assert open_source("/dev/video2,fourcc=H264").device == "/dev/video2"
+    assert open_source("3,fourcc=none").fourcc is None and open_source("camera:,fourcc=default").device == 0
+    with pytest.raises(UsageError, match="fourcc='MJPEG': a FOURCC is 4 characters"):
+        open_source("camera:0,fourcc=MJPEG")
+    with pytest.raises(UsageError, match=r"unknown option\(s\) wobble"):
+        open_source("camera:0,wobble")
+
+
+def test_run_reports_the_camera_mode_first_and_in_stats_json(tiny_bundle_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("edge.sources.cv2.VideoCapture", lambda dev: ModeCapture(default="MJPG"))
+    stats = tmp_path / "stats.json"
+    with caplog.at_level(logging.INFO):
+        assert main(["run", "--model", str(tiny_bundle_dir), "--source", "camera:5", "--size", "640x480",
+                     "--frames", "3", "--sink", "null", "--stats-json", str(stats)]) == 0
+    assert caplog.records[0].getMessage() == "camera 5 delivers MJPG 640x480 at 30.0 fps"
+    run = json.loads(stats.read_text())["run"]
+    assert run["source"] == "camera 5 (MJPG 640x480 at 30.0 fps)"
+    assert run["source_mode"] == {"fourcc": "MJPG", "width": 640, "height": 480, "fps": 30.0,
+                                  "requested_fourcc": "MJPG"}
+
+
+def test_devices_lists_the_cameras_that_open_with_their_modes(monkeypatch, capsys):
+    cameras = {0: WEBCAM, 2: {"YUYV": WEBCAM["YUYV"]}}
+
+    monkeypatch.setattr("edge.sources.cv2.VideoCapture",
+                        lambda dev: ModeCapture(cameras[dev]) if dev in cameras else FakeCapture([]))
+    assert main(["devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "camera:0  default YUYV 640x480 at 30.0 fps; asked for MJPG at 640x480, 1280x720, 1920x1080: "
+        "MJPG 640x480 at 30.0 fps, MJPG 1280x720 at 30.0 fps",
+        "camera:2  default YUYV 640x480 at 30.0 fps; asked for MJPG at 640x480, 1280x720, 1920x1080: "
+        "YUYV 640x480 at 30.0 fps, YUYV 1280x720 at 10.0 fps",
+    ]
+    assert main(["devices", "7"]) == 0
+    assert capsys.readouterr().out.strip() == "no camera opened at 7 (none connected, busy, or no permission)"
+    assert main(["devices", "--fourcc", "MJPEG"]) == 2
+    assert "--fourcc='MJPEG'" in capsys.readouterr().err

@@ -186,3 +186,99 @@ def test_the_default_recipe_takes_its_photos_from_DATA(tmp_path):
     assert (src.kind, src.path, src.split, src.downscale) == ("folder", photos, "train", 2.0)
     assert (cfg.validation.source, cfg.validation.split, cfg.validation.downscale) == (photos, "val", 2.0)
     assert all(p.alpha == 1.0 for p in cfg.phases) and cfg.teacher.kind == "none"
+
+
+def test_paths_expand_home_and_environment_variables(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))  # what expanduser reads on Windows
+    monkeypatch.setenv("EDGESHARP_TEST_DATA", str(tmp_path / "data"))
+    path = tmp_path / "c.yaml"
+    path.write_text("init_from: ~/runs/a/last.pt\nout_dir: $EDGESHARP_TEST_DATA/out\n"
+                    "teacher: {kind: student, path: '${EDGESHARP_TEST_DATA}/teacher.pt'}\n"
+                    "validation: {source: ~/val}\n"
+                    "data:\n  sources:\n    - {kind: realblur, path: ~/list.txt, root: $EDGESHARP_TEST_DATA/realblur}\n"
+                    "    - {kind: builtin}\n")
+    cfg = load_config(path, ["data.sources.1.kind=folder", "data.sources.1.path=~/Pictures"])
+    data = tmp_path / "data"
+    assert cfg.init_from == str(home / "runs/a/last.pt") and cfg.out_dir == f"{data}/out"
+    assert cfg.teacher.path == f"{data}/teacher.pt" and cfg.validation.source == str(home / "val")
+    assert (cfg.data.sources[0].path, cfg.data.sources[0].root) == (str(home / "list.txt"), f"{data}/realblur")
+    assert cfg.data.sources[1].path == str(home / "Pictures")  # a --set value as well as the file's
+    # values that are not paths stay as written; a `~` inside a path is not a home directory
+    plain = load_config(None, ["phases.0.name=~warm", "out_dir=runs/a~b", "validation.source=builtin"])
+    assert (plain.phases[0].name, plain.out_dir, plain.validation.source) == ("~warm", "runs/a~b", "builtin")
+
+
+def test_an_unset_variable_in_a_path_is_an_error_naming_the_key(monkeypatch):
+    monkeypatch.delenv("EDGESHARP_UNSET", raising=False)
+    with pytest.raises(ConfigError, match=r"^data.sources.0.path: environment variable 'EDGESHARP_UNSET' in "
+                                          r"'\$EDGESHARP_UNSET/photos' is not set$"):
+        load_config(None, ["data.sources.0.kind=folder", "data.sources.0.path=$EDGESHARP_UNSET/photos"])
+
+
+def _documented_finetune_command() -> list[str]:
+    """The `edgesharp train` command in finetune-cpu.yaml's header, as arguments after `edgesharp`."""
+    import shlex
+
+    header = [line[1:].strip() for line in (CONFIGS / "finetune-cpu.yaml").read_text().splitlines() if line.startswith("#")]
+    (command,) = [line for line in header if line.startswith("edgesharp train")]
+    return shlex.split(command)[1:]
+
+
+def test_finetune_config_builds_the_architecture_of_the_shipped_default_model():
+    import json
+
+    from train import models
+
+    manifest = json.loads((CONFIGS.parents[1] / "edge/models/default/manifest.json").read_text())
+    photos = load_config(CONFIGS / "default-photos.yaml")
+    args = _documented_finetune_command()
+    assert args[:2] == ["train", "train/configs/finetune-cpu.yaml"]
+    cfg = load_config(CONFIGS / "finetune-cpu.yaml", [a for a in args[2:] if a != "--set"])
+    model = models.create(cfg.arch, **cfg.arch_config)
+    assert cfg.arch == manifest["arch"] and model.arch_config == manifest["arch_config"]
+    assert cfg.data.sources[0].kind == "folder" and cfg.data.sources[0].path == str(Path.home() / "Pictures")
+    assert cfg.init_from == "runs/recovered/last.pt" and cfg.device == "cpu"
+    # ground truth only, with the default's loss and the degradations of its phases
+    assert cfg.teacher.kind == "none" and all(p.alpha == 1.0 for p in cfg.phases)
+    assert cfg.loss == photos.loss and [p.subsets for p in cfg.phases] == [p.subsets for p in photos.phases]
+    assert sum(p.steps for p in cfg.phases) < sum(p.steps for p in photos.phases) / 2
+    assert cfg.data.crop * cfg.data.batch_size < photos.data.crop * photos.data.batch_size
+    assert "python -m calibrate.recover edge/models/default runs/recovered/last.pt" in (CONFIGS / "finetune-cpu.yaml").read_text()
+
+
+def test_finetune_runs_as_documented_from_the_recovered_default_model(tmp_path, monkeypatch, capsys):
+    """The header's two commands: the shipped model rebuilt as a checkpoint, then the fine-tune from it (2 steps,
+    small crops and no validation; photos under `~/Pictures`)."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import torch
+    from train_helpers import make_image
+
+    from calibrate.recover import main as recover
+    from edge.cli import main as edgesharp
+    from edge.imaging.io import write_image
+    from train import checkpoint
+
+    home = tmp_path / "home"
+    for i in range(4):
+        write_image(home / "Pictures" / f"IMG_{i:04d}.jpg", make_image(96, 128, i))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.chdir(tmp_path)  # runs/ of the documented commands lands here
+    assert recover([str(CONFIGS.parents[1] / "edge/models/default"), "runs/recovered/last.pt"]) == 0
+    args = _documented_finetune_command()
+    args[1] = str(CONFIGS / "finetune-cpu.yaml")
+    small = ["data.crop=32", "data.batch_size=2", "data.workers=0", "data.builtin_count=5", "validation.source=",
+             "progress=false"]
+    assert edgesharp([*args, *[a for s in small for a in ("--set", s)], "--stop-at-step", "2"]) == 0
+    assert "at step 2" in capsys.readouterr().out
+    start = checkpoint.read_checkpoint("runs/recovered/last.pt")["model"]
+    tuned = checkpoint.read_checkpoint("runs/finetune-cpu/last.pt")
+    assert tuned["arch"] == "nafnet-rt-s2" and tuned["step"] == 2
+    assert tuned["config"]["data"]["sources"][0]["path"] == str(home / "Pictures")
+    # two warm-up steps move the recovered weights by little, and do move them
+    diffs = [float((tuned["model"][k] - v).abs().max()) for k, v in start.items() if v.is_floating_point()]
+    assert 0 < max(diffs) < 0.01, max(diffs)
+    assert all(torch.isfinite(v).all() for v in tuned["model"].values() if v.is_floating_point())
