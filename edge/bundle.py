@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,49 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "precisions": dict,
     "metrics": dict,
 }
+
+
+MAX_SIZE_MULTIPLE = 256  # frames are padded up to a multiple of this; more would pad a 640x360 frame to 768x512
+# Numeric fields by key, wherever they sit in the manifest: (low, high), both inclusive. `edgesharp calibrate`
+# writes every number finite (allow_nan=False), so any NaN or infinity is refused as well.
+_RANGES: dict[str, tuple[float, float]] = {
+    "size_multiple": (1, MAX_SIZE_MULTIPLE),
+    "bytes": (0, math.inf),
+    "ssim": (-1.0, 1.0), "mean_ssim": (-1.0, 1.0), "best_mean_ssim": (-1.0, 1.0),
+    "worst_drop": (-1.0, 1.0),  # a drop is FP32's SSIM minus this precision's: negative where it did better
+    "max_ssim_drop": (0.0, 1.0), "below_input_tolerance": (0.0, 1.0),
+    "psnr": (0.0, math.inf),
+    "tolerance": (0.0, 255.0), "self_check_error": (0.0, 255.0),  # mean absolute difference in 8-bit levels
+    "seconds": (0.0, math.inf), "samples": (0, math.inf), "params": (0, math.inf), "macs_per_pixel": (0.0, math.inf),
+}
+# every number under these keys: SSIM drops per degradation level, frames per second per precision
+_RANGES_BELOW: dict[str, tuple[float, float]] = {
+    "drops": (-1.0, 1.0), "int8_ssim_drop": (-1.0, 1.0), "fps_1280x720": (0.0, math.inf), "arch_config": (0, math.inf),
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(value: Any, path: Path, where: str = "", bounds: tuple[float, float] | None = None) -> None:
+    """Every number in the manifest is finite, and those `_RANGES`/`_RANGES_BELOW` name lie in their range."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key = str(key)
+            inner = _RANGES_BELOW.get(key, bounds)
+            _check_numbers(item, path, f"{where}.{key}" if where else key, _RANGES.get(key, inner) if
+                           _is_number(item) else inner)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_numbers(item, path, f"{where}[{i}]", bounds)
+    elif _is_number(value):
+        if not math.isfinite(value):
+            raise BundleError(f"{path}: {where} must be a finite number, got {value}")
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            low, high = bounds
+            wanted = f">= {low}" if math.isinf(high) else f"between {low} and {high}"
+            raise BundleError(f"{path}: {where} must be {wanted}, got {value}")
 
 
 def default_bundle_path() -> Path:
@@ -139,8 +183,7 @@ def _check_fields(manifest: dict[str, Any], path: Path) -> None:
         value = manifest[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise BundleError(f"{path}: field {key!r} must be {kind.__name__}, got {type(value).__name__}")
-    if manifest["size_multiple"] < 1:
-        raise BundleError(f"{path}: size_multiple must be >= 1, got {manifest['size_multiple']}")
+    _check_numbers(manifest, path)
     for key, expected in (("onnx_contract", ONNX_CONTRACT), ("ir_contract", IR_CONTRACT)):
         if manifest[key] != expected:
             raise BundleError(f"{path}: {key} {manifest[key]} is not the one this runtime speaks ({expected})")

@@ -88,14 +88,13 @@ class Pipeline:
         stats: RunStats | None = None,
         skip_failed_frames: bool = False,
     ):
-        if not 0.0 <= strength <= 1.0:
-            raise EdgesharpError(f"--strength must be between 0 and 1, got {strength}")
+        self.bypass = False  # live control: pass the input through unchanged
         if max_frames is not None and max_frames < 1:
             raise EdgesharpError(f"--frames must be >= 1, got {max_frames}")
         self.source = source
         self.backend = backend
         self.sinks = list(sinks)
-        self.strength = strength
+        self.strength = strength  # live control too: read for every frame as it is written
         self.max_frames = max_frames
         self.skip_failed_frames = skip_failed_frames
         self.skipped: list[str] = []  # frames skipped after a failed inference (their file, or "frame N")
@@ -126,6 +125,17 @@ class Pipeline:
         self.source.interrupt()
         with self._lock:
             self._lock.notify_all()
+
+    @property
+    def strength(self) -> float:
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        """Settable while running (the preview's +/- keys): frames written from then on use it."""
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise EdgesharpError(f"--strength must be between 0 and 1, got {value}")
+        self._strength = float(value)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -236,7 +246,7 @@ class Pipeline:
                         current = sink
                         sink.open(w, h, float(self.source.fps or 30.0))
                         opened.append(sink)
-                result = blend(item.image, output, self.strength)
+                result = item.image if self.bypass else blend(item.image, output, self.strength)
                 for sink in self.sinks:
                     current = sink
                     sink.write(item.image, result, item.name, item.index)
@@ -286,6 +296,10 @@ class Pipeline:
         }
         threads = [threading.Thread(target=t, name=f"edgesharp-{t.__name__.strip('_')}", daemon=True)
                    for t in (self._capture, self._dispatch, self._write)]
+        # windows are driven from this (the caller's, normally the main) thread: HighGUI needs it on macOS
+        windows = [s for s in self.sinks if hasattr(s, "pump")]
+        for sink in windows:
+            sink.drive_from_caller(controls=self)
         try:
             for t in threads:
                 t.start()
@@ -294,7 +308,14 @@ class Pipeline:
             while writer.is_alive():
                 # short waits keep Ctrl-C responsive; never zero: a spinning main thread holds the GIL and a core
                 wait = 0.1 if on_status is None else min(0.1, next_status - time.perf_counter())
-                writer.join(timeout=max(0.005, wait))
+                writer.join(timeout=max(0.005, min(wait, 0.01) if windows else wait))
+                for sink in windows:
+                    try:
+                        sink.pump()
+                    except EdgesharpError as exc:
+                        self._fail(exc)
+                    if sink.should_stop and not self._stop.is_set():
+                        self.stop("quit from the preview window")
                 if on_status and time.perf_counter() >= next_status:
                     on_status(self.stats)
                     next_status += status_every
@@ -305,6 +326,9 @@ class Pipeline:
             if threads[0].is_alive():
                 log.warning("%s did not return from a read within 10 s", self.source.description)
         finally:
+            for sink in windows:
+                with contextlib.suppress(Exception):
+                    sink.pump(final=True)
             self.source.interrupt()
             self.backend.wait_all()
             self.backend.set_callback(None)

@@ -24,6 +24,20 @@ import numpy as np
 
 from edge.errors import EdgesharpError
 
+# The largest frame sharpened: 64 megapixels (8000x8000; 8K video is 33). Past it the model's activations alone
+# take tens of GB, so a mistaken input (a scan, a panorama) would swap the machine instead of failing.
+MAX_PIXELS = 64_000_000
+# Frames in flight a user may ask for (--requests): each holds its input and output buffers, and far more requests
+# than streams only queue (a typo of --requests 1000 allocated 1000 of them). `edge.commands.run` repeats it.
+MAX_REQUESTS = 64
+
+
+def check_pixel_count(width: int, height: int, what: str = "frame") -> None:
+    """Refuse a frame of more than MAX_PIXELS, naming it and its size."""
+    if width * height > MAX_PIXELS:
+        raise EdgesharpError(f"{what}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the "
+                             f"limit of {MAX_PIXELS / 1e6:g}; scale it down first")
+
 
 def load_model_bundle(model: str | Path | None = None):
     """The bundle at `model`, or the shipped default; a clear error when there is none."""
@@ -56,11 +70,11 @@ class Sharpener:
 
         if color not in ("bgr", "rgb"):
             raise EdgesharpError(f"color must be 'bgr' or 'rgb', got {color!r}")
-        if not 0.0 <= strength <= 1.0:
-            raise EdgesharpError(f"strength must be between 0 and 1, got {strength}")
+        self.strength = strength  # validated by the property; may change between frames, also while streaming
+        if requests is not None and not 1 <= requests <= MAX_REQUESTS:
+            raise EdgesharpError(f"requests must be between 1 and {MAX_REQUESTS}, got {requests}")
         self.bundle = load_model_bundle(model)
         self.color = color
-        self.strength = strength
         # the module docstring: by default stream gets a throughput-hinted backend of its own, opened when first used
         self._stream_options = None
         if backend == "openvino":
@@ -72,10 +86,21 @@ class Sharpener:
         self._stream_backend = None
         self._lock = threading.Lock()  # one enhance/stream at a time
 
+    @property
+    def strength(self) -> float:
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise EdgesharpError(f"strength must be between 0 and 1, got {value}")
+        self._strength = float(value)
+
     def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
         from edge.imaging.io import check_frame
 
         check_frame(frame, "frame")
+        check_pixel_count(frame.shape[1], frame.shape[0])
         return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if self.color == "rgb" else frame
 
     def _finish(self, original_bgr: np.ndarray, output_bgr: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import platform
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -155,7 +156,14 @@ def display_problem() -> str | None:
 
 
 class PreviewSink(Sink):
-    """A window with before/after side by side (or a split slider), an FPS overlay, `q`/Esc to quit."""
+    """A window with before/after side by side (or a split slider), an FPS and strength overlay, and keys:
+    `+`/`-` strength by 0.1, `b` bypass (the original), `s` side by side / split, `q`/Esc quit. Strength and
+    bypass act on `controls` (the pipeline: every sink receives the change).
+
+    OpenCV's HighGUI must be driven from the main thread on macOS (and from one thread everywhere): a pipeline
+    calls `drive_from_caller()` and then `pump()` from its own (main) thread, so the writer thread only hands
+    over the newest frame pair and every window call happens in `pump`. Used on its own, `write` shows frames
+    itself."""
 
     def __init__(self, mode: str = "side", window: str = "edgesharp", gui=None, max_width: int = 1920):
         super().__init__()
@@ -169,6 +177,13 @@ class PreviewSink(Sink):
         self._split = 50
         self._last: float | None = None
         self._fps = 0.0
+        self._pumped = False
+        self._lock = threading.Lock()
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None
+        self._wanted = False  # open() was called: the window should exist
+        self._window = False  # it does
+        self._trackbar = False
+        self.controls = None  # an object with `strength` (0..1) and `bypass` (bool): the pipeline
 
     def preflight(self) -> None:
         if self._gui is cv2:
@@ -176,15 +191,32 @@ class PreviewSink(Sink):
             if problem:
                 raise EdgesharpError(f"--sink preview: {problem}; use a file, folder:DIR or vcam sink instead")
 
+    def drive_from_caller(self, controls=None) -> None:
+        """From now on window calls happen only in `pump()`, on the thread that calls it; keys act on `controls`."""
+        self._pumped = True
+        if controls is not None:
+            self.controls = controls
+
     def open(self, width: int, height: int, fps: float) -> None:
         self.preflight()
+        self._wanted = True
+        if not self._pumped:
+            self._open_window()
+
+    def _open_window(self) -> None:
         try:
             self._gui.namedWindow(self.window, cv2.WINDOW_NORMAL)
             if self.mode == "split":
-                self._gui.createTrackbar("split %", self.window, self._split, 100, self._set_split)
+                self._add_trackbar()
         except cv2.error as exc:
             raise EdgesharpError(f"--sink preview: OpenCV cannot open a window ({str(exc).strip().splitlines()[-1]}); "
                                  "is this a headless OpenCV build or a session without a display?") from None
+        self._window = True
+
+    def _add_trackbar(self) -> None:
+        if not self._trackbar:
+            self._gui.createTrackbar("split %", self.window, self._split, 100, self._set_split)
+            self._trackbar = True
 
     def _set_split(self, value: int) -> None:
         self._split = value
@@ -194,7 +226,10 @@ class PreviewSink(Sink):
         if view.shape[1] > self.max_width:
             scale = self.max_width / view.shape[1]
             view = cv2.resize(view, (self.max_width, int(view.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        _label(view, f"{self._fps:5.1f} fps", (8, view.shape[0] - 30))
+        status = f"{self._fps:5.1f} fps"
+        if self.controls is not None:
+            status += "  bypass" if self.controls.bypass else f"  strength {self.controls.strength:.1f}"
+        _label(view, status, (8, view.shape[0] - 30))
         return view
 
     def write(self, original, output, name, index) -> None:
@@ -203,22 +238,62 @@ class PreviewSink(Sink):
             dt = max(now - self._last, 1e-6)
             self._fps = 1.0 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / dt
         self._last = now
-        self._gui.imshow(self.window, self.compose(original, output))
         self.frames += 1
+        if self._pumped:
+            with self._lock:  # the newest pair wins: a slow window never holds the pipeline back
+                self._pending = (original, output)
+            return
+        self._show(original, output)
+
+    def _show(self, original, output) -> None:
+        self._gui.imshow(self.window, self.compose(original, output))
+        self._events()
+
+    def _events(self) -> None:
         key = self._gui.waitKey(1) & 0xFF
         if key in (ord("q"), ord("Q"), 27):
             log.info("preview: quit key pressed")
             self.should_stop = True
+        elif key in (ord("+"), ord("="), ord("-"), ord("_")) and self.controls is not None:
+            step = 0.1 if key in (ord("+"), ord("=")) else -0.1
+            self.controls.strength = round(min(1.0, max(0.0, self.controls.strength + step)), 2)
+            log.info("preview: strength %.1f", self.controls.strength)
+        elif key in (ord("b"), ord("B")) and self.controls is not None:
+            self.controls.bypass = not self.controls.bypass
+            log.info("preview: bypass %s", "on" if self.controls.bypass else "off")
+        elif key in (ord("s"), ord("S")):
+            self.mode = "split" if self.mode == "side" else "side"
+            if self.mode == "split":
+                self._add_trackbar()
         elif self._gui.getWindowProperty(self.window, cv2.WND_PROP_VISIBLE) < 1:
             log.info("preview: window closed")
             self.should_stop = True
 
+    def pump(self, final: bool = False) -> None:
+        """Window work on the caller's thread: open the window once wanted, show the newest frame, read keys;
+        `final` closes it."""
+        if self._wanted and not self._window and not final:
+            self._open_window()
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if self._window and pending is not None:
+            self._show(*pending)
+        elif self._window and not final:
+            self._events()
+        if final and self._window:
+            self._destroy()
+
     def close(self) -> None:
+        if not self._pumped:
+            self._destroy()
+
+    def _destroy(self) -> None:
         try:
             self._gui.destroyWindow(self.window)
             self._gui.waitKey(1)
         except cv2.error:
             pass
+        self._window = False
 
 
 def virtual_camera_help(system: str | None = None) -> str:

@@ -17,6 +17,10 @@ import numpy as np
 import psutil
 
 LATENCY_WINDOW = 10_000  # percentiles are over the most recent frames, so a long run keeps constant memory
+# CPU% is measured over at least this long: psutil's cpu_percent(None) between two calls a few microseconds apart
+# (the summary, then --stats-json) said 0.0. A shorter gap keeps the previous figure, so the status line and the
+# JSON written right after it report the same number.
+CPU_MIN_INTERVAL = 0.5
 
 
 class _RateMeter:
@@ -40,11 +44,10 @@ class _RateMeter:
 
 
 class RunStats:
-    def __init__(self, clock=time.perf_counter):
+    def __init__(self, clock=time.perf_counter, process=None):
         self._clock = clock
         self._lock = threading.Lock()
-        self._process = psutil.Process(os.getpid())
-        self._process.cpu_percent(None)  # first call only primes the counter
+        self._process = process or psutil.Process(os.getpid())
         self.started = clock()
         self.finished: float | None = None
         self.captured = 0
@@ -56,7 +59,9 @@ class RunStats:
         self._latency_max = 0.0
         self.rss_start = self._process.memory_info().rss
         self.rss_peak = self.rss_start
-        self._cpu_last = 0.0
+        self._cpu_start = self._cpu_mark = self._cpu_seconds()
+        self._cpu_mark_at = self.started
+        self._cpu_last: float | None = None
         self.info: dict = {}
 
     # -- updates (pipeline threads) -----------------------------------------------------------------------
@@ -83,14 +88,33 @@ class RunStats:
             self.finished = self._clock()
 
     # -- reading -----------------------------------------------------------------------------------------
+    def _cpu_seconds(self) -> float:
+        times = self._process.cpu_times()
+        return times.user + times.system
+
     def sample_process(self) -> tuple[float, int]:
-        """CPU% since the previous sample (100 = one core) and current RSS in bytes; updates the RSS peak."""
-        cpu = self._process.cpu_percent(None)
+        """CPU% (100 = one core) over the time since the previous sample at least CPU_MIN_INTERVAL ago (a sooner
+        call repeats that sample's figure; the first one covers the time since the start) and current RSS in
+        bytes; updates the RSS peak."""
+        now = self._clock()
+        busy = self._cpu_seconds()
         rss = self._process.memory_info().rss
         with self._lock:
-            self._cpu_last = cpu
+            span = now - self._cpu_mark_at
+            if self._cpu_last is None or span >= CPU_MIN_INTERVAL:
+                if span > 0:
+                    self._cpu_last = max(0.0, 100.0 * (busy - self._cpu_mark) / span)
+                if span >= CPU_MIN_INTERVAL:
+                    self._cpu_mark, self._cpu_mark_at = busy, now
+            cpu = self._cpu_last or 0.0
             self.rss_peak = max(self.rss_peak, rss)
         return cpu, rss
+
+    def mean_cpu_percent(self, now: float | None = None) -> float:
+        """CPU% over the whole run (100 = one core)."""
+        now = self._clock() if now is None else now
+        elapsed = now - self.started
+        return max(0.0, 100.0 * (self._cpu_seconds() - self._cpu_start) / elapsed) if elapsed > 0 else 0.0
 
     def snapshot(self) -> dict:
         cpu, rss = self.sample_process()
@@ -113,6 +137,7 @@ class RunStats:
                     "window": len(self._latencies),
                 },
                 "cpu_percent": round(cpu, 1),
+                "mean_cpu_percent": round(self.mean_cpu_percent(now), 1),
                 "cpu_count": psutil.cpu_count(),
                 "rss_mb": round(rss / 2**20, 1),
                 "rss_start_mb": round(self.rss_start / 2**20, 1),

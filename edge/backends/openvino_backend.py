@@ -36,12 +36,16 @@ import numpy as np
 
 from edge.backends.base import InferenceBackend, check_bgr_frame, pad_to_multiple
 from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError
+from edge.errors import EdgesharpError, UsageError
+from edge.sharpener import MAX_REQUESTS, check_pixel_count
 
 log = logging.getLogger(__name__)
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 KEEP_COMPILED = 2
+# OpenVINO property -> the option that set it, named when compiling fails because of its value
+OPTION_OF_PROPERTY = {"NUM_STREAMS": "--streams", "INFERENCE_NUM_THREADS": "--threads",
+                      "PERFORMANCE_HINT": "--hint", "CACHE_DIR": "--cache-dir"}
 
 
 @dataclass
@@ -75,8 +79,8 @@ class OpenVINOBackend(InferenceBackend):
         super().__init__(size_multiple)
         if hint not in HINTS:
             raise EdgesharpError(f"performance hint {hint!r}: choose one of {', '.join(HINTS)}")
-        if requests is not None and requests < 1:
-            raise EdgesharpError(f"--requests must be >= 1, got {requests}")
+        if requests is not None and not 1 <= requests <= MAX_REQUESTS:
+            raise UsageError(f"--requests {requests}: must be between 1 and {MAX_REQUESTS}")
         if spare_requests < 0:
             raise EdgesharpError(f"spare requests must be >= 0, got {spare_requests}")
         self._spare = spare_requests
@@ -98,8 +102,8 @@ class OpenVINOBackend(InferenceBackend):
         if in_type != "u8":
             raise EdgesharpError(f"{self.model_path}: expected a u8 BGR NHWC input (pre-processing embedded), got {in_type}")
         self._config: dict[str, Any] = {"PERFORMANCE_HINT": HINTS[hint]}
-        if streams is not None:
-            self._config["NUM_STREAMS"] = str(streams)
+        if streams is not None:  # OpenVINO takes AUTO and NUMA in capitals only
+            self._config["NUM_STREAMS"] = s if (s := str(streams).strip()).upper() not in ("AUTO", "NUMA") else s.upper()
         if threads is not None:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
         if cache_dir:
@@ -121,15 +125,40 @@ class OpenVINOBackend(InferenceBackend):
         try:
             compiled = self._core.compile_model(self._model, self.device, self._config)
         except RuntimeError as exc:
-            raise EdgesharpError(
-                f"{self.model_path}: cannot compile for {pw}x{ph} on {self.device} ({_first_line(exc)})"
-            ) from None
+            raise self._compile_error(exc, pw, ph) from None
         n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + self._spare
         self._num_requests = n
         entry = _Compiled(compiled, [compiled.create_infer_request() for _ in range(n)])
         log.debug("compiled %s for %dx%d on %s: %d requests, %s", self.model_path.name, pw, ph, self.device, n,
                   self._config)
         return entry
+
+    def _compile_error(self, exc: BaseException, pw: int, ph: int) -> EdgesharpError:
+        """One line naming the option whose value OpenVINO refused (`UsageError`, exit 2), else every option set."""
+        reason = _openvino_reason(exc)
+        words = {"NUM_STREAMS": "streams", "INFERENCE_NUM_THREADS": "threads", "PERFORMANCE_HINT": "hint",
+                 "CACHE_DIR": "cache"}
+        for prop, option in OPTION_OF_PROPERTY.items():
+            if prop in self._config and (prop in reason or words[prop] in reason.lower()):
+                value = self._config[prop]
+                if prop == "PERFORMANCE_HINT":
+                    value = self.hint
+                return UsageError(f"{option} {value}: OpenVINO refused it ({reason})")
+        device_base = self.device.split(":")[0].split(".")[0].split(",")[0]
+        if ("not registered" in reason or "Cannot load library" in reason
+                or f'"{device_base}"' in reason or f"'{device_base}'" in reason):
+            try:
+                available = ", ".join(self._core.available_devices)
+            except RuntimeError:
+                available = "unknown"
+            return UsageError(f"--device {self.device}: OpenVINO cannot use this device ({reason}; "
+                              f"available here: {available})")
+        options = [f"--device {self.device}", f"--hint {self.hint}"]
+        options += [f"{option} {self._config[prop]}" for prop, option in OPTION_OF_PROPERTY.items()
+                    if prop in self._config and prop != "PERFORMANCE_HINT"]
+        if self._requested:
+            options.append(f"--requests {self._requested}")
+        return EdgesharpError(f"{self.model_path}: cannot compile for {pw}x{ph} with {' '.join(options)} ({reason})")
 
     def _entry_for(self, ph: int, pw: int) -> _Compiled:
         """The compiled model for a padded size (caller holds `_lock`); a new size first drains the old one."""
@@ -177,6 +206,7 @@ class OpenVINOBackend(InferenceBackend):
     def submit(self, frame: np.ndarray, tag: Any) -> None:
         check_bgr_frame(frame)
         h, w = frame.shape[:2]
+        check_pixel_count(w, h)
         padded = pad_to_multiple(frame, self.size_multiple)
         with self._lock:
             if self._closed:
@@ -246,6 +276,15 @@ class OpenVINOBackend(InferenceBackend):
                     value = compiled.get_property(prop)
                     info[prop.lower()] = value.get_type_name() if hasattr(value, "get_type_name") else str(value)
         return info
+
+
+def _openvino_reason(exc: BaseException) -> str:
+    """The line of an OpenVINO error that says what is wrong: its messages start with one "Exception from
+    FILE:LINE:" line per layer (and "Check '...' failed at FILE:LINE:"), the reason comes last."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("Exception from ")
+               and not (line.startswith("Check '") and line.endswith(":"))]
+    return " ".join(reasons) if reasons else (lines[-1] if lines else type(exc).__name__)
 
 
 def _first_line(exc: BaseException) -> str:

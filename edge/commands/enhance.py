@@ -43,6 +43,43 @@ def _image_output(args: argparse.Namespace) -> Path:
     return out
 
 
+def _check_image_size(path: Path) -> None:
+    """Refuse an image over the pixel limit from its header, before decoding it (`edge.sharpener.MAX_PIXELS`)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from edge.sharpener import check_pixel_count
+
+    Image.MAX_IMAGE_PIXELS = None  # the limit is ours, with our message; PIL's own warns or raises at its own
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return  # not readable by PIL: the decoder's own check names the problem
+    check_pixel_count(width, height, str(path))
+
+
+def _folder_source(folder: Path):
+    """The folder's images, each over the pixel limit skipped (named in a warning, counted) before it is decoded."""
+    from edge.errors import EdgesharpError
+    from edge.imaging.io import read_image
+    from edge.sources import ImageFolderSource, SourceFrame
+
+    class SizeCheckedFolderSource(ImageFolderSource):
+        def _read(self) -> SourceFrame | None:
+            while self._next < len(self._paths):
+                path = self._paths[self._next]
+                self._next += 1
+                try:
+                    _check_image_size(path)
+                    return SourceFrame(read_image(path, color="bgr"), name=path.stem, origin=str(path))
+                except EdgesharpError as exc:  # unreadable (ImageReadError) or over the pixel limit
+                    log.warning("skipping %s", exc)
+                self.skipped.append(str(path))
+            return None
+
+    return SizeCheckedFolderSource(folder)
+
+
 def _enhance_image(args: argparse.Namespace, backend, out: Path) -> Path:
     from edge.errors import EdgesharpError
     from edge.imaging.io import read_image_alpha, write_image
@@ -62,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     from edge.errors import EdgesharpError
     from edge.imaging.io import IMAGE_EXTENSIONS, check_outputs
     from edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, guard_outputs
-    from edge.sources import VIDEO_EXTENSIONS, ImageFolderSource, VideoFileSource
+    from edge.sources import VIDEO_EXTENSIONS, VideoFileSource
 
     check_model_options(args)
     src = args.input
@@ -72,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
     if src.is_dir():
         if args.output.suffix.lower() in VIDEO_CODECS:
             raise EdgesharpError(f"{args.output}: a folder input writes a folder; give a folder name")
-        source, sinks = ImageFolderSource(src), [ImageFolderSink(args.output, ext=args.ext)]
+        source, sinks = _folder_source(src), [ImageFolderSink(args.output, ext=args.ext)]
     elif suffix in IMAGE_EXTENSIONS:
         source, sinks = None, []
     elif suffix in VIDEO_EXTENSIONS:
@@ -85,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
     if source is None:
         out = _image_output(args)
         check_outputs([("output", out), *stats_output(args)], [src])
+        _check_image_size(src)  # before the model opens
     else:
         guard_outputs(sinks, source.input_files(), stats_output(args))
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+MAX_REQUESTS = 64  # = edge.sharpener.MAX_REQUESTS, repeated so that --help imports neither OpenCV nor OpenVINO
+
 EXAMPLES = """examples:
   edgesharp run                                        # camera 0 -> preview window
   edgesharp run --sink vcam --sink preview             # camera 0 -> virtual camera for Zoom/Meet/Teams + window
@@ -62,6 +64,12 @@ def check_model_options(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UsageError(f"--{option} {value}: must be at least 1")
+    if args.requests is not None and args.requests > MAX_REQUESTS:
+        raise UsageError(f"--requests {args.requests}: at most {MAX_REQUESTS} frames in flight")
+    streams = getattr(args, "streams", None)
+    if streams is not None and not (str(streams).upper() in ("AUTO", "NUMA") or
+                                    (str(streams).isdigit() and int(streams) >= 1)):
+        raise UsageError(f"--streams {streams}: must be a whole number of at least 1, or AUTO")
 
 
 def open_backend_from_args(args: argparse.Namespace, live: bool = False):

@@ -249,3 +249,35 @@ def test_opening_a_backend_compiles_once(tmp_path, compiled_shapes):
         assert be.num_requests >= 1 and be.describe()["requests"] == be.num_requests
         assert be.infer(_random_frame(32, 40)).shape == (32, 40, 3)
     assert compiled_shapes == [[1, 32, 40, 3]]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"device": "NOPE"}, r"^--device NOPE: OpenVINO cannot use this device \(Device with \"NOPE\" name is not registered"),
+    ({"streams": -3}, r"^--streams -3: OpenVINO refused it \(Wrong value for property key NUM_STREAMS"),
+    ({"streams": "abc"}, r"^--streams abc: OpenVINO refused it \(Could not read number of streams"),
+    ({"threads": -1}, r"^--threads -1: OpenVINO refused it \(Wrong value for property key INFERENCE_NUM_THREADS"),
+])
+def test_a_compile_refused_for_an_option_names_the_option(tiny_bundle, options, message):
+    from edge.errors import UsageError
+
+    with open_backend(tiny_bundle, "openvino", "fp32", **options) as be, \
+            pytest.raises(UsageError, match=message) as info:
+        be.warmup(64, 64)
+    assert "\n" not in str(info.value) and "Exception from" not in str(info.value)
+
+
+def test_requests_in_flight_are_limited(tiny_bundle):
+    from edge.commands.run import MAX_REQUESTS as CLI_MAX_REQUESTS
+    from edge.errors import UsageError
+    from edge.sharpener import MAX_REQUESTS
+
+    assert MAX_REQUESTS == CLI_MAX_REQUESTS == 64
+    with pytest.raises(UsageError, match="--requests 65: must be between 1 and 64"):
+        open_backend(tiny_bundle, "openvino", "fp32", requests=65)
+    with open_backend(tiny_bundle, "openvino", "fp32", requests=MAX_REQUESTS) as be:
+        assert be.num_requests == MAX_REQUESTS
+
+
+def test_streams_auto_in_any_case_reaches_openvino(tiny_bundle):
+    with open_backend(tiny_bundle, "openvino", "fp32", streams="auto") as be:
+        assert be.infer(_random_frame(64, 64)).shape == (64, 64, 3)

@@ -93,7 +93,22 @@ def test_missing_manifest_and_folder(tmp_path):
     [
         ({"format": "edgesharp-bundle/2"}, "not supported by this edgesharp"),
         ({"format": "something-else"}, "'format' must be"),
-        ({"size_multiple": 0}, "size_multiple must be >= 1"),
+        ({"size_multiple": 0}, "size_multiple must be between 1 and 256, got 0"),
+        ({"size_multiple": 4096}, "size_multiple must be between 1 and 256, got 4096"),
+        ({"max_ssim_drop": 1.5}, "max_ssim_drop must be between 0.0 and 1.0, got 1.5"),
+        ({"max_ssim_drop": -0.01}, "max_ssim_drop must be between 0.0 and 1.0, got -0.01"),
+        ({"metrics": {"fp32": {"heavy": {"ssim": 2.0, "psnr": 30.0}}}}, r"metrics\.fp32\.heavy\.ssim must be between"),
+        ({"metrics": {"fp32": {"heavy": {"ssim": 0.9, "psnr": float("nan")}}}},
+         r"metrics\.fp32\.heavy\.psnr must be a finite number, got nan"),
+        ({"metrics": {"fp32": {"heavy": {"ssim": 0.9, "psnr": -3}}}}, r"psnr must be >= 0\.0, got -3"),
+        ({"int8_ssim_drop": {"openvino": {"mean": 7}}}, r"int8_ssim_drop\.openvino\.mean must be between -1\.0 and 1\.0"),
+        ({"self_check": {"input": "a.png", "output": "b.png", "tolerance": -1}}, r"self_check\.tolerance must be between 0\.0 and 255\.0"),
+        ({"kernel_classes": {"classes": {"avx2": {"seconds": float("inf")}}}}, r"kernel_classes\.classes\.avx2\.seconds must be a finite"),
+        ({"kernel_classes": {"classes": {"avx2": {"fps_1280x720": {"int8": -20.0}}}}}, r"fps_1280x720\.int8 must be >= 0\.0, got -20"),
+        ({"kernel_classes": {"classes": {"avx2": {"precisions": {"int8": {"drops": {"heavy": 3.0}}}}}}},
+         r"drops\.heavy must be between -1\.0 and 1\.0"),
+        ({"arch_config": {"width": -8}}, r"arch_config\.width must be >= 0, got -8"),
+        ({"recipe": {"lr": float("-inf")}}, r"recipe\.lr must be a finite number, got -inf"),
         ({"size_multiple": "8"}, "'size_multiple' must be int"),
         ({"ir_contract": {"layout": "NCHW", "dtype": "uint8", "color": "BGR"}}, "ir_contract"),
         ({"precisions": {"fp16": {"openvino": "fp16.xml"}}}, "no fp32 entry"),
@@ -129,3 +144,16 @@ def test_edge_bundle_stays_light():
 
     code = "import sys, edge.bundle; print(sorted(m for m in ('torch', 'nncf', 'onnx', 'openvino') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_file_sizes_must_not_be_negative(tmp_path):
+    folder = make_bundle(tmp_path / "b")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["fp32.xml"]["bytes"] = -1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"files\.fp32\.xml\.bytes must be >= 0, got -1"):
+        load_bundle(folder)
+
+
+def test_the_shipped_bundle_is_in_range():
+    load_bundle(default_bundle_path(), verify=False)

@@ -137,3 +137,16 @@ def test_usage_errors_exit_2(capsys):
 
     assert call_handler("run", handler, argparse.Namespace(verbose=0)) == 2
     assert capsys.readouterr().err == "edgesharp run: error: --fps inf: the frame rate must be a finite number above 0\n"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--device", "NOPE", "edgesharp run: error: --device NOPE: OpenVINO cannot use this device"),
+    ("--streams", "-3", "edgesharp run: error: --streams -3: must be a whole number of at least 1, or AUTO"),
+    ("--streams", "abc", "edgesharp run: error: --streams abc: must be a whole number of at least 1, or AUTO"),
+    ("--requests", "65", "edgesharp run: error: --requests 65: at most 64 frames in flight"),
+])
+def test_bad_backend_options_are_one_line_naming_the_option(tiny_bundle_dir, capsys, option, value, message):
+    assert main(["-q", "run", "--model", str(tiny_bundle_dir), "--precision", "fp32", "--source", "synthetic:fast",
+                 "--size", "96x64", "--frames", "2", "--sink", "null", option, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err

@@ -168,3 +168,25 @@ def test_import_edge_stays_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_enhance_refuses_an_image_over_the_pixel_limit_before_decoding(tiny_bundle_dir, tmp_path, capsys,
+                                                                       monkeypatch):
+    import edge.sharpener
+
+    monkeypatch.setattr(edge.sharpener, "MAX_PIXELS", 96 * 64 - 1)
+    cv2.imwrite(str(tmp_path / "in.png"), np.zeros((64, 96, 3), np.uint8))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "big.png"), np.zeros((64, 96, 3), np.uint8))
+    cv2.imwrite(str(folder / "small.png"), np.zeros((32, 32, 3), np.uint8))
+    assert main(["-q", "enhance", str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+                 "--model", str(tiny_bundle_dir)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"edgesharp enhance: error: {tmp_path / 'in.png'}: 96x64 is ")
+    assert "megapixels, more than the limit of 0.006143; scale it down first" in err[0]
+    assert not (tmp_path / "out.png").exists()
+    # in a folder the image is skipped and named, the others written
+    assert main(["-q", "enhance", str(folder), str(tmp_path / "out"), "--model", str(tiny_bundle_dir)]) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+    assert "big.png" in capsys.readouterr().err

@@ -102,3 +102,21 @@ def test_by_default_stream_runs_several_requests_and_enhance_one(tiny_bundle_dir
     with Sharpener(tiny_bundle_dir, precision="fp32", hint="throughput") as sharpener:
         list(sharpener.stream(frames[:2]))
         assert sharpener._streaming_backend() is sharpener.backend and "stream" not in sharpener.describe()
+
+
+def test_frames_over_the_pixel_limit_are_refused_by_size(tiny_bundle_dir):
+    from edge.sharpener import MAX_PIXELS
+
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (8200, 8000, 3))  # 65.6 MP without the memory
+    assert MAX_PIXELS < 8200 * 8000
+    with Sharpener(tiny_bundle_dir, precision="fp32") as sharpener:
+        with pytest.raises(EdgesharpError, match=r"^frame: 8000x8200 is 65\.6 megapixels, more than the limit of 64"):
+            sharpener.enhance(huge)
+        with pytest.raises(EdgesharpError, match="more than the limit"):
+            sharpener.backend.submit(huge, 0)  # the backend refuses it too (a folder's image: skipped, named)
+        assert sharpener.enhance(np.zeros((64, 64, 3), np.uint8)).shape == (64, 64, 3)
+
+
+def test_requests_over_the_limit_are_refused(tiny_bundle_dir):
+    with pytest.raises(EdgesharpError, match="requests must be between 1 and 64, got 1000"):
+        Sharpener(tiny_bundle_dir, precision="fp32", requests=1000)

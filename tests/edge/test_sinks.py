@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -340,3 +341,100 @@ def test_sink_typo_is_not_a_new_folder(tmp_path):
     with pytest.raises(UsageError, match="not a known sink .*for a new folder of images write folder:previwe"):
         open_sink("previwe")
     assert isinstance(open_sink(f"{tmp_path}/new/"), ImageFolderSink)
+
+
+class ThreadRecordingGui(FakeGui):
+    """FakeGui that records the thread of every window call."""
+
+    def __init__(self, keys):
+        super().__init__(keys)
+        self.threads = set()
+
+    def __getattribute__(self, name):
+        if name in ("namedWindow", "createTrackbar", "imshow", "waitKey", "getWindowProperty", "destroyWindow"):
+            object.__getattribute__(self, "threads").add(threading.current_thread().name)
+        return object.__getattribute__(self, name)
+
+
+def test_pipeline_drives_the_preview_window_from_its_own_thread_only():
+    from fakes import FakeBackend
+
+    from edge.pipeline import Pipeline
+    from edge.sources import IterableSource
+
+    gui = ThreadRecordingGui([])
+    sink = PreviewSink(gui=gui)
+    frames = [indexed_frame(i, 48, 64) for i in range(12)]
+    summary = Pipeline(IterableSource(frames), FakeBackend(), [sink]).run()
+    assert summary["frames_written"] == 12 and sink.frames == 12
+    assert gui.threads == {threading.current_thread().name}, gui.threads  # never the pipeline's writer thread
+    assert gui.shown and gui.shown[-1].shape == (48, 128, 3) and gui.destroyed
+
+
+def test_quit_key_in_a_pumped_preview_stops_the_pipeline():
+    from fakes import FakeBackend
+
+    from edge.pipeline import Pipeline
+    from edge.sources import IterableSource
+
+    gui = ThreadRecordingGui([-1, ord("q")])
+    sink = PreviewSink(gui=gui)
+    backend = FakeBackend(delay=(0.01, 0.01))
+    pipeline = Pipeline(IterableSource([indexed_frame(i, 48, 64) for i in range(500)]), backend, [sink])
+    summary = pipeline.run()
+    assert summary["frames_written"] < 500 and pipeline.stop_reason == "quit from the preview window"
+    assert gui.destroyed
+
+
+def test_preview_keys_change_strength_bypass_and_view():
+    from types import SimpleNamespace
+
+    controls = SimpleNamespace(strength=0.5, bypass=False)
+    gui = FakeGui([ord("-"), ord("-"), ord("b"), ord("s"), ord("+"), ord("b")])
+    sink = PreviewSink(gui=gui)
+    sink.controls = controls
+    sink.open(64, 48, 30)
+    frame = indexed_frame(0, 48, 64)
+    seen = []
+    for i in range(6):
+        sink.write(frame, 255 - frame, None, i)
+        seen.append((controls.strength, controls.bypass, sink.mode))
+    assert seen == [(0.4, False, "side"), (0.3, False, "side"), (0.3, True, "side"), (0.3, True, "split"),
+                    (0.4, True, "split"), (0.4, False, "split")]
+    assert gui.trackbar is not None  # the split slider appears with the split view
+    assert gui.shown[0].shape == (48, 128, 3) and gui.shown[-1].shape == (48, 64, 3)
+
+
+def test_strength_and_bypass_change_the_frames_written_while_the_pipeline_runs():
+    from fakes import FakeBackend
+
+    from edge.pipeline import Pipeline
+    from edge.sinks import Sink
+    from edge.sources import IterableSource
+
+    class Switching(Sink):
+        """Records outputs; after frame 3 lowers the strength to 0.5, after frame 6 bypasses the model."""
+
+        def __init__(self):
+            super().__init__()
+            self.outputs = []
+            self.pipeline = None
+
+        def write(self, original, output, name, index):
+            self.outputs.append((original.copy(), output.copy()))
+            if index == 3:
+                self.pipeline.strength = 0.5
+            if index == 6:
+                self.pipeline.bypass = True
+
+    sink = Switching()
+    frames = [indexed_frame(i, 48, 64) for i in range(10)]
+    pipeline = Pipeline(IterableSource(frames), FakeBackend(), [sink])
+    sink.pipeline = pipeline
+    pipeline.run()
+    full = [np.array_equal(out, 255 - orig) for orig, out in sink.outputs]
+    half = [np.abs(out.astype(int) - 127.5).max() <= 1 for orig, out in sink.outputs]  # (x + 255 - x) / 2
+    same = [np.array_equal(out, orig) for orig, out in sink.outputs]
+    assert full[:4] == [True] * 4 and half[4:7] == [True] * 3 and same[7:] == [True] * 3
+    with pytest.raises(EdgesharpError, match="between 0 and 1"):
+        pipeline.strength = float("nan")
