@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.controls import apply_key
 from edge.errors import EdgesharpError, OutputError, UsageError
 from edge.sources import check_fps
 
@@ -157,8 +158,8 @@ def display_problem() -> str | None:
 
 class PreviewSink(Sink):
     """A window with before/after side by side (or a split slider), an FPS and strength overlay, and keys:
-    `+`/`-` strength by 0.1, `b` bypass (the original), `s` side by side / split, `q`/Esc quit. Strength and
-    bypass act on `controls` (the pipeline: every sink receives the change).
+    those of `edge.controls` (`+`/`-` strength, `b` bypass) acting on `controls` (the pipeline: every sink
+    receives the change), `s` side by side / split, `q`/Esc quit.
 
     OpenCV's HighGUI must be driven from the main thread on macOS (and from one thread everywhere): a pipeline
     calls `drive_from_caller()` and then `pump()` from its own (main) thread, so the writer thread only hands
@@ -226,11 +227,18 @@ class PreviewSink(Sink):
         if view.shape[1] > self.max_width:
             scale = self.max_width / view.shape[1]
             view = cv2.resize(view, (self.max_width, int(view.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        _label(view, self.status_text(), (8, view.shape[0] - 30))
+        return view
+
+    def status_text(self) -> str:
+        """The overlay: display rate, the newest frame's latency, strength (or bypass)."""
         status = f"{self._fps:5.1f} fps"
+        latency = self.controls.stats.last_latency_ms() if hasattr(self.controls, "stats") else None
+        if latency is not None:
+            status += f"  {latency:.0f} ms"
         if self.controls is not None:
             status += "  bypass" if self.controls.bypass else f"  strength {self.controls.strength:.1f}"
-        _label(view, status, (8, view.shape[0] - 30))
-        return view
+        return status
 
     def write(self, original, output, name, index) -> None:
         now = time.perf_counter()
@@ -254,13 +262,8 @@ class PreviewSink(Sink):
         if key in (ord("q"), ord("Q"), 27):
             log.info("preview: quit key pressed")
             self.should_stop = True
-        elif key in (ord("+"), ord("="), ord("-"), ord("_")) and self.controls is not None:
-            step = 0.1 if key in (ord("+"), ord("=")) else -0.1
-            self.controls.strength = round(min(1.0, max(0.0, self.controls.strength + step)), 2)
-            log.info("preview: strength %.1f", self.controls.strength)
-        elif key in (ord("b"), ord("B")) and self.controls is not None:
-            self.controls.bypass = not self.controls.bypass
-            log.info("preview: bypass %s", "on" if self.controls.bypass else "off")
+        elif self.controls is not None and chr(key) in "+=-_bB":
+            log.info("preview: %s", apply_key(self.controls, chr(key)))
         elif key in (ord("s"), ord("S")):
             self.mode = "split" if self.mode == "side" else "side"
             if self.mode == "split":

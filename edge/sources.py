@@ -28,11 +28,12 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 SYNTHETIC_LEVELS = {"heavy": (1.95, 1.35), "medium": (1.5, 0.8), "low": (1.2, 0.4), "none": (1.0, 0.0)}
 SOURCE_HELP = "camera:N[,fourcc=CODE|default], /dev/videoN, a video file, a folder of images, or synthetic"
+MIN_FPS = 0.01
 MAX_FPS = 1000.0  # OpenCV's MP4 writer refuses more; its writers hang on an infinite rate
 
 
 def check_fps(fps, what: str = "--fps") -> float:
-    """`fps` as a float if it is a finite number above 0 and at most MAX_FPS, else a one-line `UsageError`."""
+    """`fps` as a float if it is a finite number from MIN_FPS to MAX_FPS, else a one-line `UsageError`."""
     try:
         value = float(fps)
     except (TypeError, ValueError):
@@ -41,6 +42,8 @@ def check_fps(fps, what: str = "--fps") -> float:
         raise UsageError(f"{what} {fps!r}: the frame rate must be a finite number above 0")
     if value > MAX_FPS:
         raise UsageError(f"{what} {fps!r}: the frame rate must be at most {MAX_FPS:g}")
+    if value < MIN_FPS:  # a frame every 100 s at the slowest: 1/fps must stay a usable interval
+        raise UsageError(f"{what} {fps!r}: the frame rate must be at least {MIN_FPS:g}")
     return value
 
 

@@ -83,6 +83,11 @@ class RunStats:
             self._latencies.append(latency)
             self._latency_max = max(self._latency_max, latency)
 
+    def last_latency_ms(self) -> float | None:
+        """Capture-to-write latency of the newest frame written (the preview's overlay), or None before one."""
+        with self._lock:
+            return self._latencies[-1] * 1e3 if self._latencies else None
+
     def finish(self) -> None:
         with self._lock:
             self.finished = self._clock()

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 MAX_REQUESTS = 64  # = edge.sharpener.MAX_REQUESTS, repeated so that --help imports neither OpenCV nor OpenVINO
 
 EXAMPLES = """examples:
-  edgesharp run                                        # camera 0 -> preview window
+  edgesharp run                                        # camera 0 -> preview window (+/- strength, b bypass, q quit)
   edgesharp run --sink vcam --sink preview             # camera 0 -> virtual camera for Zoom/Meet/Teams + window
   edgesharp run --source /dev/video2 --size 1280x720 --fps 30 --sink vcam
   edgesharp run --source synthetic --frames 150 --sink out/demo.mp4 --sink compare:out/demo
@@ -113,6 +113,11 @@ def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: i
         total = max_frames or source.total
         print(stats.status_line(total=total), file=sys.stderr, flush=True)
 
+    if source.live and not any(hasattr(s, "pump") for s in sinks) and sys.stdin is not None and sys.stdin.isatty():
+        from edge.controls import HELP, start_terminal_keys
+
+        start_terminal_keys(pipeline, sys.stdin)  # a vcam or file run from a terminal: the preview's keys, + Enter
+        print(f"{HELP} (then Enter)", file=sys.stderr, flush=True)
     try:
         summary = pipeline.run(on_status=None if quiet else status, handle_signals=True)
     except BaseException:

@@ -438,3 +438,20 @@ def test_strength_and_bypass_change_the_frames_written_while_the_pipeline_runs()
     assert full[:4] == [True] * 4 and half[4:7] == [True] * 3 and same[7:] == [True] * 3
     with pytest.raises(EdgesharpError, match="between 0 and 1"):
         pipeline.strength = float("nan")
+
+
+def test_preview_overlay_shows_rate_latency_and_strength():
+    from types import SimpleNamespace
+
+    from edge.stats import RunStats
+
+    clock = [10.0]
+    stats = RunStats(clock=lambda: clock[0])
+    controls = SimpleNamespace(strength=0.7, bypass=False, stats=stats)
+    sink = PreviewSink(gui=FakeGui([]))
+    sink.controls = controls
+    assert sink.status_text() == "  0.0 fps  strength 0.7"  # no frame written yet: no latency
+    stats.frame_written(captured_at=9.958)
+    assert sink.status_text() == "  0.0 fps  42 ms  strength 0.7"
+    controls.bypass = True
+    assert sink.status_text().endswith("42 ms  bypass")

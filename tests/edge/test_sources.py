@@ -164,14 +164,14 @@ def test_source_parser(tmp_path):
         parse_size("640")
 
 
-@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e6", "fast"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e6", "2.2e-311", "0.009", "fast"])  # 2.2e-311: Hypothesis
 def test_frame_rates_that_are_not_finite_and_positive_are_refused(value):
     with pytest.raises(UsageError) as info:
         check_fps(value if value == "fast" else float(value), "--fps")
     assert str(info.value).startswith(f"--fps {value!r}" if value == "fast" else "--fps ") and "\n" not in str(info.value)
     with pytest.raises(UsageError):
         SyntheticSource((64, 48), fps=float(value) if value != "fast" else value)
-    assert check_fps(29.97) == 29.97 and check_fps(1000) == 1000.0
+    assert check_fps(29.97) == 29.97 and check_fps(1000) == 1000.0 and check_fps(0.01) == 0.01
 
 
 def test_sizes_and_options_refused_as_usage_errors():
