@@ -5,6 +5,7 @@
     q         quit (the run flushes and ends)
 
 `controls` is anything with `strength` (0..1), `bypass` (bool) and `stop(reason)`: a `Pipeline`.
+`StrengthSetting` is the checked strength attribute of `Pipeline` and `Sharpener`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,28 @@ import logging
 import threading
 from typing import TextIO
 
+from edge.errors import EdgesharpError
+
 log = logging.getLogger(__name__)
+
+class StrengthSetting:
+    """A class attribute holding a strength in [0, 1], checked on every assignment: it may change between frames
+    (the preview's keys, `Sharpener.strength = ...` while streaming); `label` names it in the error."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.attr = f"_{name}"
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else getattr(obj, self.attr)
+
+    def __set__(self, obj, value: float) -> None:
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise EdgesharpError(f"{self.label} must be between 0 and 1, got {value}")
+        setattr(obj, self.attr, float(value))
+
 
 STEP = 0.1
 HELP = "keys: + / - strength, b bypass, q quit"

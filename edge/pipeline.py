@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from edge.backends.base import InferenceBackend
+from edge.controls import StrengthSetting
 from edge.errors import EdgesharpError
 from edge.sinks import Sink, guard_outputs
 from edge.sources import Source
@@ -77,6 +78,8 @@ def exit_now(signum: int) -> None:
 
 
 class Pipeline:
+    strength = StrengthSetting("--strength")
+
     def __init__(
         self,
         source: Source,
@@ -125,17 +128,6 @@ class Pipeline:
         self.source.interrupt()
         with self._lock:
             self._lock.notify_all()
-
-    @property
-    def strength(self) -> float:
-        return self._strength
-
-    @strength.setter
-    def strength(self, value: float) -> None:
-        """Settable while running (the preview's +/- keys): frames written from then on use it."""
-        if not 0.0 <= value <= 1.0:  # NaN fails too
-            raise EdgesharpError(f"--strength must be between 0 and 1, got {value}")
-        self._strength = float(value)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:

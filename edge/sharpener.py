@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.controls import StrengthSetting
 from edge.errors import EdgesharpError
 
 # The largest frame sharpened: 64 megapixels (8000x8000; 8K video is 33). Past it the model's activations alone
@@ -55,6 +56,8 @@ def load_model_bundle(model: str | Path | None = None):
 class Sharpener:
     """Sharpen frames with a model bundle: `enhance(frame)` for one, `stream(frames)` for many."""
 
+    strength = StrengthSetting("strength")
+
     def __init__(
         self,
         model: str | Path | None = None,
@@ -85,16 +88,6 @@ class Sharpener:
         self.precision = self.backend.precision
         self._stream_backend = None
         self._lock = threading.Lock()  # one enhance/stream at a time
-
-    @property
-    def strength(self) -> float:
-        return self._strength
-
-    @strength.setter
-    def strength(self, value: float) -> None:
-        if not 0.0 <= value <= 1.0:  # NaN fails too
-            raise EdgesharpError(f"strength must be between 0 and 1, got {value}")
-        self._strength = float(value)
 
     def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
         from edge.imaging.io import check_frame
