@@ -22,22 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.backends.base import MAX_REQUESTS, check_pixel_count
 from edge.controls import StrengthSetting
 from edge.errors import EdgesharpError
-
-# The largest frame sharpened: 64 megapixels (8000x8000; 8K video is 33). Past it the model's activations alone
-# take tens of GB, so a mistaken input (a scan, a panorama) would swap the machine instead of failing.
-MAX_PIXELS = 64_000_000
-# Frames in flight a user may ask for (--requests): each holds its input and output buffers, and far more requests
-# than streams only queue (a typo of --requests 1000 allocated 1000 of them). `edge.commands.run` repeats it.
-MAX_REQUESTS = 64
-
-
-def check_pixel_count(width: int, height: int, what: str = "frame") -> None:
-    """Refuse a frame of more than MAX_PIXELS, naming it and its size."""
-    if width * height > MAX_PIXELS:
-        raise EdgesharpError(f"{what}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the "
-                             f"limit of {MAX_PIXELS / 1e6:g}; scale it down first")
 
 
 def load_model_bundle(model: str | Path | None = None):

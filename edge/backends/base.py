@@ -28,12 +28,28 @@ class InferenceError(EdgesharpError):
     """Inference of a frame failed inside the backend."""
 
 
+# The largest frame sharpened: 64 megapixels (8000x8000; 8K video is 33). Past it the model's activations alone
+# take tens of GB, so a mistaken input (a scan, a panorama) would swap the machine instead of failing.
+MAX_PIXELS = 64_000_000
+# Frames in flight a user may ask for (--requests): each holds its input and output buffers, and far more requests
+# than streams only queue (a typo of --requests 1000 allocated 1000 of them). `edge.commands.run` repeats it.
+MAX_REQUESTS = 64
+
+
+def check_pixel_count(width: int, height: int, what: str = "frame") -> None:
+    """Refuse a frame of more than MAX_PIXELS, naming it and its size."""
+    if width * height > MAX_PIXELS:
+        raise EdgesharpError(f"{what}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the "
+                             f"limit of {MAX_PIXELS / 1e6:g}; scale it down first")
+
+
 def check_bgr_frame(frame: np.ndarray) -> None:
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         got = f"{getattr(frame, 'shape', None)} {getattr(frame, 'dtype', type(frame).__name__)}"
         raise EdgesharpError(f"frame: expected HxWx3 uint8, got {got}")
     if frame.shape[0] < MIN_SIDE or frame.shape[1] < MIN_SIDE:
         raise EdgesharpError(f"frame: {frame.shape[1]}x{frame.shape[0]} is too small (at least {MIN_SIDE}x{MIN_SIDE})")
+    check_pixel_count(frame.shape[1], frame.shape[0])
 
 
 def padded_size(h: int, w: int, multiple: int) -> tuple[int, int]:

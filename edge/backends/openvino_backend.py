@@ -34,10 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.backends.base import InferenceBackend, check_bgr_frame, pad_to_multiple
+from edge.backends.base import MAX_REQUESTS, InferenceBackend, check_bgr_frame, pad_to_multiple
 from edge.backends.openvino_core import shared_core
 from edge.errors import EdgesharpError, UsageError
-from edge.sharpener import MAX_REQUESTS, check_pixel_count
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +205,6 @@ class OpenVINOBackend(InferenceBackend):
     def submit(self, frame: np.ndarray, tag: Any) -> None:
         check_bgr_frame(frame)
         h, w = frame.shape[:2]
-        check_pixel_count(w, h)
         padded = pad_to_multiple(frame, self.size_multiple)
         with self._lock:
             if self._closed:

@@ -44,10 +44,10 @@ def _image_output(args: argparse.Namespace) -> Path:
 
 
 def _check_image_size(path: Path) -> None:
-    """Refuse an image over the pixel limit from its header, before decoding it (`edge.sharpener.MAX_PIXELS`)."""
+    """Refuse an image over the pixel limit from its header, before decoding it (`edge.backends.base.MAX_PIXELS`)."""
     from PIL import Image, UnidentifiedImageError
 
-    from edge.sharpener import check_pixel_count
+    from edge.backends.base import check_pixel_count
 
     Image.MAX_IMAGE_PIXELS = None  # the limit is ours, with our message; PIL's own warns or raises at its own
     try:

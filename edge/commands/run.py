@@ -13,7 +13,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-MAX_REQUESTS = 64  # = edge.sharpener.MAX_REQUESTS, repeated so that --help imports neither OpenCV nor OpenVINO
+MAX_REQUESTS = 64  # = edge.backends.base.MAX_REQUESTS, repeated so that --help imports neither OpenCV nor OpenVINO
 
 EXAMPLES = """examples:
   edgesharp run                                        # camera 0 -> preview window (+/- strength, b bypass, q quit)

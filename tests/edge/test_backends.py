@@ -267,9 +267,9 @@ def test_a_compile_refused_for_an_option_names_the_option(tiny_bundle, options, 
 
 
 def test_requests_in_flight_are_limited(tiny_bundle):
+    from edge.backends.base import MAX_REQUESTS
     from edge.commands.run import MAX_REQUESTS as CLI_MAX_REQUESTS
     from edge.errors import UsageError
-    from edge.sharpener import MAX_REQUESTS
 
     assert MAX_REQUESTS == CLI_MAX_REQUESTS == 64
     with pytest.raises(UsageError, match="--requests 65: must be between 1 and 64"):

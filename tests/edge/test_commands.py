@@ -172,9 +172,9 @@ def test_import_edge_stays_light():
 
 def test_enhance_refuses_an_image_over_the_pixel_limit_before_decoding(tiny_bundle_dir, tmp_path, capsys,
                                                                        monkeypatch):
-    import edge.sharpener
+    import edge.backends.base
 
-    monkeypatch.setattr(edge.sharpener, "MAX_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(edge.backends.base, "MAX_PIXELS", 96 * 64 - 1)
     cv2.imwrite(str(tmp_path / "in.png"), np.zeros((64, 96, 3), np.uint8))
     folder = tmp_path / "folder"
     folder.mkdir()

@@ -105,7 +105,7 @@ def test_by_default_stream_runs_several_requests_and_enhance_one(tiny_bundle_dir
 
 
 def test_frames_over_the_pixel_limit_are_refused_by_size(tiny_bundle_dir):
-    from edge.sharpener import MAX_PIXELS
+    from edge.backends.base import MAX_PIXELS
 
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (8200, 8000, 3))  # 65.6 MP without the memory
     assert MAX_PIXELS < 8200 * 8000
