@@ -51,7 +51,7 @@ default-model: install-all
 	edgesharp bench quality --model edge/models/default --images ../shared/data/kodak24 \
 		--pairs ../shared/data/gopro_pairs --out out/default-model-quality
 
-# The calibration step alone, from a student checkpoint (`python -m calibrate.recover edge/models/default
+# The calibration step alone, from a student checkpoint (`python -m edgesharp.calibrate.recover edge/models/default
 # runs/recovered/last.pt` rebuilds one from the shipped bundle's ONNX file): about 25 min on 2 cores.
 CHECKPOINT ?= runs/default-student2/last.pt
 BUNDLE ?= edge/models/default
@@ -82,4 +82,4 @@ pareto: install-all
 	edgesharp bench all $(foreach a,$(PARETO_ARCHS),--model out/pareto2500/$(a)) --checkpoint runs/pareto2500/nafnet-tiny/last.pt \
 		--backends openvino,pytorch --precisions fp32,int8 --sizes 640x480,1280x720 --no-search $(PARETO_BENCH_FLAGS) \
 		--images ../shared/data/kodak24 --no-sheet --repeats 2 --duration 2 --warmup 2 --e2e-seconds 5 --out out/bench-pareto
-	$(PYTHON) -m benchmarks.pareto out/bench-pareto/results.json
+	$(PYTHON) -m edgesharp.benchmarks.pareto out/bench-pareto/results.json

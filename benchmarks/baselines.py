@@ -1,13 +1,13 @@
 """Classical baselines the students must beat: the blurred input itself, and a tuned OpenCV unsharp mask.
 
 Unsharp mask: out = img + amount * (img - GaussianBlur(img, sigma)), in float, rounded and clipped to uint8.
-Its (sigma, amount) per blur level were tuned once on the package photographs (`benchmarks.images`,
+Its (sigma, amount) per blur level were tuned once on the package photographs (`edgesharp.benchmarks.images`,
 never on Kodak24) by a coarse-to-fine search maximising mean SSIM, and are recorded in UNSHARP_PARAMS;
 UNSHARP_BLIND is the one setting that maximises the mean over all three levels together, the fair
 baseline for a student that is not told the blur level.
 Reproduce the tuning with
 
-    python -m benchmarks.baselines --tune
+    python -m edgesharp.benchmarks.baselines --tune
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import sys
 import cv2
 import numpy as np
 
-from edge.imaging.io import check_frame
+from edgesharp.edge.imaging.io import check_frame
 
 log = logging.getLogger(__name__)
 
-# Tuned by `python -m benchmarks.baselines --tune` (12 package photographs, 256x256 centre crops, seed 0;
+# Tuned by `python -m edgesharp.benchmarks.baselines --tune` (12 package photographs, 256x256 centre crops, seed 0;
 # mean SSIM there 0.8632 / 0.9316 / 0.9746).
 UNSHARP_PARAMS: dict[str, dict[str, float]] = {
     "heavy": {"sigma": 1.0, "amount": 3.25},
@@ -67,7 +67,7 @@ def unsharp_for_level(level: str, reference: bool = False):
 
 
 def _mean_ssim(pairs: list[tuple[np.ndarray, np.ndarray]], sigma: float, amount: float) -> float:
-    from edge.imaging.metrics import ssim
+    from edgesharp.edge.imaging.metrics import ssim
 
     return float(np.mean([ssim(gt, unsharp_mask(blur, sigma, amount)) for gt, blur in pairs]))
 
@@ -94,8 +94,8 @@ def tune(pairs: list[tuple[np.ndarray, np.ndarray]], rounds: int = 3) -> dict[st
 def tune_all(max_side: int = 256, seed: int = 0) -> dict[str, dict[str, float]]:
     """Tune one (sigma, amount) per evaluation level on the package photographs, and one for all levels
     together ("blind": the setting a sharpener that does not know the blur level would ship)."""
-    from benchmarks.images import load_sharp_images
-    from edge.imaging.degrade import LEVELS, degrade_level
+    from edgesharp.benchmarks.images import load_sharp_images
+    from edgesharp.edge.imaging.degrade import LEVELS, degrade_level
 
     samples = load_sharp_images(None, max_side=max_side)
     out, every = {}, []

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.machine import ISA_CAPS
-from benchmarks.readme_tables import RESULTS_ROOT
+from edgesharp.benchmarks.machine import ISA_CAPS
+from edgesharp.benchmarks.readme_tables import RESULTS_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +132,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _models(args) -> list[Path]:
     if args.model:
         return list(args.model)
-    from edge.bundle import default_bundle_path
+    from edgesharp.edge.bundle import default_bundle_path
 
     default = default_bundle_path()
     return [default] if (default / "manifest.json").is_file() else []
 
 
 def fps_config(args, models: list[Path]):
-    from benchmarks.fps import FpsConfig
-    from benchmarks.timing import Schedule, check_size
-    from edge.errors import EdgesharpError
+    from edgesharp.benchmarks.fps import FpsConfig
+    from edgesharp.benchmarks.timing import Schedule, check_size
+    from edgesharp.edge.errors import EdgesharpError
 
     for value, allowed, what in ((args.backends, ("openvino", "onnxruntime", "pytorch"), "--backends"),
                                  (args.precisions, ("auto", "fp32", "fp16", "int8"), "--precisions"),
@@ -175,7 +175,7 @@ def fps_config(args, models: list[Path]):
 
 
 def quality_config(args, models: list[Path], out: Path):
-    from benchmarks.quality import QualityConfig
+    from edgesharp.benchmarks.quality import QualityConfig
 
     if args.quality_models is not None:
         models = [] if args.quality_models == ["none"] else [Path(m) for m in args.quality_models]
@@ -192,9 +192,9 @@ def quality_config(args, models: list[Path], out: Path):
 
 
 def temporal_config(args, models: list[Path]):
-    from benchmarks.temporal import TemporalConfig
-    from edge.errors import EdgesharpError
-    from edge.sources import parse_size
+    from edgesharp.benchmarks.temporal import TemporalConfig
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.sources import parse_size
 
     if args.frames < 2:
         raise EdgesharpError(f"--frames {args.frames}: a clip needs at least 2 frames")
@@ -225,8 +225,8 @@ def run(args) -> dict:
     """Run the selected suites; returns the results dict (also written to args.out)."""
     import datetime as dt
 
-    from benchmarks import machine, report
-    from edge.errors import EdgesharpError
+    from edgesharp.benchmarks import machine, report
+    from edgesharp.edge.errors import EdgesharpError
 
     if getattr(args, "isa_cap", None):
         if "onnxruntime" in args.backends:
@@ -253,7 +253,7 @@ def run(args) -> dict:
                 raise EdgesharpError(msg)
             log.warning("%s; skipping the speed suite", msg)
         else:
-            from benchmarks.fps import run_fps
+            from edgesharp.benchmarks.fps import run_fps
 
             cfg = fps_config(args, models)
             results["config_fps"] = {"sizes": [f"{w}x{h}" for w, h in cfg.sizes], "modes": cfg.modes,
@@ -265,12 +265,12 @@ def run(args) -> dict:
             if args.crosscheck:
                 results["fps"] += crosscheck_rows(cfg, progress)
     if args.bench_command in ("quality", "all"):
-        from benchmarks.quality import run_quality
+        from edgesharp.benchmarks.quality import run_quality
 
         print("quality:", flush=True)
         results["quality"] = run_quality(quality_config(args, models, out), progress)
     if args.bench_command == "temporal":
-        from benchmarks.temporal import run_temporal
+        from edgesharp.benchmarks.temporal import run_temporal
 
         cfg = temporal_config(args, models)
         if not models:
@@ -288,7 +288,7 @@ def run(args) -> dict:
 
 def write_markdown(out: Path, results: dict) -> Path:
     """report.md: the temporal suite's own report, else the speed/quality one."""
-    from benchmarks import report, temporal
+    from edgesharp.benchmarks import report, temporal
 
     if results.get("temporal") and not results.get("fps") and not results.get("quality"):
         return temporal.write_markdown(out, results)
@@ -297,9 +297,9 @@ def write_markdown(out: Path, results: dict) -> Path:
 
 def crosscheck_rows(cfg, progress) -> list[dict]:
     """Our sync OpenVINO FPS next to benchmark_app's for each bundle's FP32 IR at the target size."""
-    from benchmarks import crosscheck, timing
-    from edge.bundle import load_bundle
-    from edge.errors import EdgesharpError
+    from edgesharp.benchmarks import crosscheck, timing
+    from edgesharp.edge.bundle import load_bundle
+    from edgesharp.edge.errors import EdgesharpError
 
     rows = []
     w, h = cfg.target_size
@@ -327,7 +327,7 @@ def store(out: Path, slug: str) -> Path:
     """
     import shutil
 
-    from benchmarks import report
+    from edgesharp.benchmarks import report
 
     dest = RESULTS_ROOT / slug
     dest.mkdir(parents=True, exist_ok=True)
@@ -346,7 +346,7 @@ def store(out: Path, slug: str) -> Path:
 
 
 def _summary(results: dict) -> list[str]:
-    from benchmarks import report, temporal
+    from edgesharp.benchmarks import report, temporal
 
     lines = []
     for r in report.fps_rows(results, "verdict"):
@@ -359,7 +359,7 @@ def _summary(results: dict) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from benchmarks import report
+    from edgesharp.benchmarks import report
 
     old = report.read_results(args.compare) if args.compare else None
     results = run(args)

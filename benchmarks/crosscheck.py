@@ -4,7 +4,7 @@ Both are run alternately for a few rounds (so load from other processes hits bot
 medians are compared. `benchmark_app` is the CLI from the openvino wheel; when it is not on PATH
 the same tool runs as `python -m openvino.tools.benchmark.main`.
 
-    python -m benchmarks.crosscheck MODEL.xml --size 640x480 [--mode sync|async]
+    python -m edgesharp.benchmarks.crosscheck MODEL.xml --size 640x480 [--mode sync|async]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import timing
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import timing
+from edgesharp.edge.errors import EdgesharpError
 
 THROUGHPUT = re.compile(r"Throughput:\s*([0-9.]+)\s*FPS")
 

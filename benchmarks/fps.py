@@ -1,9 +1,9 @@
 """`edgesharp bench fps`: model-only and end-to-end speed per bundle x backend x precision x size x mode.
 
 Rows (plain dicts, the `results.json` format):
-- kind "model": model-only FPS (median of repeats, spread) and latency p50/p95 (`benchmarks.timing`),
+- kind "model": model-only FPS (median of repeats, spread) and latency p50/p95 (`edgesharp.benchmarks.timing`),
   achieved GMAC/s = FPS x MACs per frame, and its share of the machine's theoretical peak.
-- kind "e2e": the real `edgesharp run` pipeline (`edge.pipeline.Pipeline`) from a camera-like source
+- kind "e2e": the real `edgesharp run` pipeline (`edgesharp.edge.pipeline.Pipeline`) from a camera-like source
   (pre-rendered synthetic frames paced at --camera-fps, live: frames are dropped when it cannot keep
   up) or a video file, to a null sink: output FPS, dropped frames, CPU% (100 = one core), peak RSS.
 - kind "search": the largest standard size that sustains each target FPS end to end (unpaced source:
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import timing
-from edge.errors import EdgesharpError
-from edge.sources import Source, SourceFrame
+from edgesharp.benchmarks import timing
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.sources import Source, SourceFrame
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def size_text(size: tuple[int, int]) -> str:
 @functools.lru_cache(maxsize=32)
 def _macs_per_pixel_from_arch(arch: str, config_items: tuple) -> float | None:
     try:
-        from train import models
+        from edgesharp.train import models
     except ImportError:
         log.warning("MACs per pixel of %s unknown: needs torch (edgesharp[train]) or a macs_per_pixel manifest field", arch)
         return None
@@ -109,8 +109,8 @@ class CameraLikeSource(Source):
 
     def __init__(self, width: int, height: int, fps: float = 30.0, paced: bool = True, distinct: int = 8,
                  level: str = "medium"):
-        from edge.imaging.degrade import bicubic_blur
-        from edge.sources import SYNTHETIC_LEVELS, SyntheticScene
+        from edgesharp.edge.imaging.degrade import bicubic_blur
+        from edgesharp.edge.sources import SYNTHETIC_LEVELS, SyntheticScene
 
         super().__init__(None, fps)
         self.live = paced
@@ -129,7 +129,7 @@ class CameraLikeSource(Source):
 
 
 def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig, live: bool = False):
-    from edge.backends import open_backend
+    from edgesharp.edge.backends import open_backend
 
     options = {"requests": cfg.requests}
     if backend == "openvino":
@@ -143,9 +143,9 @@ def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig, 
 def run_pipeline(bundle, backend: str, precision: str, size: tuple[int, int], cfg: FpsConfig, seconds: float,
                  paced: bool, source_spec: str = "camera") -> dict:
     """One end-to-end run through edge.pipeline.Pipeline into a null sink, stopped after `seconds`."""
-    from edge.pipeline import Pipeline
-    from edge.sinks import NullSink
-    from edge.sources import open_source
+    from edgesharp.edge.pipeline import Pipeline
+    from edgesharp.edge.sinks import NullSink
+    from edgesharp.edge.sources import open_source
 
     w, h = size
     if source_spec == "camera":
@@ -208,7 +208,7 @@ def _model_row(bundle, backend, precision, size, mode, cfg, mpp, peak) -> dict:
     ph, pw = timing.padded(h, w, bundle.size_multiple)
     row = _base_row("model", bundle.name, bundle.arch, backend, precision, size, mode)
     if precision == "auto":  # time what auto picks here (the start-up self-check is not part of model-only timing)
-        from edge.backends.precision_choice import choose
+        from edgesharp.edge.backends.precision_choice import choose
 
         choice = choose(bundle, backend)
         row.update(auto=choice.precision, auto_reason=choice.reason)
@@ -216,7 +216,7 @@ def _model_row(bundle, backend, precision, size, mode, cfg, mpp, peak) -> dict:
     file_precision = precision if bundle.has(backend, precision) else None
     try:
         if file_precision is None:
-            from edge.backends import select_precision
+            from edgesharp.edge.backends import select_precision
 
             file_precision = select_precision(bundle, backend, precision)  # FP32 of a slim bundle: the FP16 IR in f32
         if backend == "openvino":
@@ -282,7 +282,7 @@ def search_highest(probe, targets: tuple[float, ...], sizes=STANDARD_SIZES) -> t
 
 def run_fps(cfg: FpsConfig, peak: dict, progress=None) -> list[dict]:
     """Every row of the FPS suite; `progress(text)` is called before each measurement."""
-    from edge.bundle import load_bundle
+    from edgesharp.edge.bundle import load_bundle
 
     say = progress or (lambda text: log.info("%s", text))
     bundles = [load_bundle(p) for p in cfg.models]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.data import center_crop
-from edge.errors import EdgesharpError, ImageReadError
-from edge.imaging.io import list_images, read_image
+from edgesharp.calibrate.data import center_crop
+from edgesharp.edge.errors import EdgesharpError, ImageReadError
+from edgesharp.edge.imaging.io import list_images, read_image
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def load_sharp_images(folder: Path | None = None, limit: int | None = None, max_
                       split: str | None = None, downscale: float = 1.0) -> list[Sample]:
     """Images from `folder` (only its `split` part, edge.imaging.splits, when given), or the package photographs
     when None; each area-downscaled by `downscale`, then optionally the first `limit`, centre-cropped."""
-    from edge.imaging.splits import downscale as area_downscale
-    from edge.imaging.splits import split_files
+    from edgesharp.edge.imaging.splits import downscale as area_downscale
+    from edgesharp.edge.imaging.splits import split_files
 
     if folder is None:
         paths = package_image_paths()

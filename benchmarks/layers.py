@@ -4,7 +4,7 @@ Profiles architectures from the registry (random weights; an optional `:key=valu
 config, e.g. `nafnet-rt:norm=layernorm`) or IRs of existing bundles, at one frame size and precision,
 one request at a time (latency hint), and writes layers.md / layers.json:
 
-    python -m benchmarks.layers nafnet-rt nafnet-rt:norm=layernorm nafnet-tiny --precision int8 --out out/layers
+    python -m edgesharp.benchmarks.layers nafnet-rt nafnet-rt:norm=layernorm nafnet-tiny --precision int8 --out out/layers
 
 A registry architecture is built as `edgesharp calibrate` builds a bundle's IR (inference form,
 BGR-native); its INT8 is NNCF's plain quantization on random frames: timing needs the quantized
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import ISA_CAPS, apply_isa_cap
-from benchmarks.report import markdown_table
-from edge.backends.openvino_core import off_main_thread, shared_core
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks.machine import ISA_CAPS, apply_isa_cap
+from edgesharp.benchmarks.report import markdown_table
+from edgesharp.edge.backends.openvino_core import off_main_thread, shared_core
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ def registry_ir(spec: str, precision: str, height: int, width: int):
 
     import torch
 
-    from calibrate.convert import add_u8_bgr_io, convert_onnx
-    from calibrate.export import export_onnx
-    from train import models
-    from train.models.export_form import bgr_native
+    from edgesharp.calibrate.convert import add_u8_bgr_io, convert_onnx
+    from edgesharp.calibrate.export import export_onnx
+    from edgesharp.train import models
+    from edgesharp.train.models.export_form import bgr_native
 
     arch, overrides = parse_spec(spec)
 
@@ -82,7 +82,7 @@ def profile(model, height: int, width: int, precision: str, iterations: int = 20
     """Median wall ms per frame and per-operation-type counter ms per frame (mean over `iterations`)."""
     import openvino as ov
 
-    from edge.backends import openvino_precision_config
+    from edgesharp.edge.backends import openvino_precision_config
 
     core = shared_core()
     model = model.clone()
@@ -131,7 +131,7 @@ def render(profiles: dict[str, dict], size: str, precision: str, command: str, t
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.layers", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.layers", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="registry arch (optionally arch:key=value,...) or a bundle folder")
     p.add_argument("--size", default="640x480", help="WxH (default 640x480)")
     p.add_argument("--precision", choices=("fp32", "int8"), default="int8")
@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/layers"))
     p.add_argument("--isa-cap", choices=tuple(ISA_CAPS), help="profile as on a CPU with only this instruction set")
     args = p.parse_args(argv)
-    from benchmarks.timing import check_size, padded
-    from edge.bundle import load_bundle
+    from edgesharp.benchmarks.timing import check_size, padded
+    from edgesharp.edge.bundle import load_bundle
 
     try:
         if args.isa_cap:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.layers " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m edgesharp.benchmarks.layers " + " ".join(sys.argv[1:] if argv is None else argv)
     (args.out / "layers.json").write_text(json.dumps({"size": args.size, "precision": args.precision, "command": command,
                                                       "profiles": profiles}, indent=1) + "\n")
     (args.out / "layers.md").write_text(render(profiles, args.size, args.precision, command))

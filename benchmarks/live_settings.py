@@ -1,10 +1,10 @@
 """Which OpenVINO settings serve a live camera best: end-to-end FPS and latency per hint and request count.
 
-Each setting runs the real pipeline (`benchmarks.fps.run_pipeline`) from the camera-like source paced at
+Each setting runs the real pipeline (`edgesharp.benchmarks.fps.run_pipeline`) from the camera-like source paced at
 --camera-fps into a null sink, for every size, in one process and one after another, so the rows compare.
 "optimal + k" is OpenVINO's optimal number of requests for the hint plus k spare ones.
 
-    python -m benchmarks.live_settings --model edge/models/default --sizes 640x480,1280x720 --isa-cap avx2
+    python -m edgesharp.benchmarks.live_settings --model edge/models/default --sizes 640x480,1280x720 --isa-cap avx2
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.machine import ISA_CAPS, apply_isa_cap
-from benchmarks.report import machine_line, markdown_table
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks.machine import ISA_CAPS, apply_isa_cap
+from edgesharp.benchmarks.report import machine_line, markdown_table
+from edgesharp.edge.errors import EdgesharpError
 
 # (hint, explicit requests or None, spare requests)
 SETTINGS: tuple[tuple[str, int | None, int], ...] = (
@@ -35,8 +35,8 @@ def setting_label(hint: str, requests: int | None, spare: int) -> str:
 def measure(bundle_path: Path, sizes: list[tuple[int, int]], seconds: float, camera_fps: float, precision: str,
             settings=SETTINGS, progress=None) -> list[dict]:
     """One end-to-end row per (size, setting)."""
-    from benchmarks.fps import FpsConfig, run_pipeline
-    from edge.bundle import load_bundle
+    from edgesharp.benchmarks.fps import FpsConfig, run_pipeline
+    from edgesharp.edge.bundle import load_bundle
 
     bundle = load_bundle(bundle_path)
     rows = []
@@ -67,7 +67,7 @@ def render(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.live_settings", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.live_settings", description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, action="append", required=True, help="bundle folder (repeatable)")
     p.add_argument("--sizes", default="640x480,1280x720", help="comma list of WxH")
     p.add_argument("--seconds", type=float, default=5.0, help="length of each run (default 5)")
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--isa-cap", choices=tuple(ISA_CAPS), help="time as on a CPU with only this instruction set")
     p.add_argument("--out", type=Path, default=Path("out/live-settings"))
     args = p.parse_args(argv)
-    from benchmarks import machine
-    from benchmarks.timing import check_size
+    from edgesharp.benchmarks import machine
+    from edgesharp.benchmarks.timing import check_size
 
     try:
         sizes = [check_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EdgesharpError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    command = "python -m benchmarks.live_settings " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m edgesharp.benchmarks.live_settings " + " ".join(sys.argv[1:] if argv is None else argv)
     results = {"command": command, "machine": machine.collect().to_dict(), "camera_fps": args.camera_fps,
                "seconds": args.seconds, "precision": args.precision, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge.backends.cpu_classes import KERNEL_CLASSES
+from edgesharp.edge.backends.cpu_classes import KERNEL_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,8 @@ def apply_isa_cap(name: str) -> str:
     """Cap oneDNN and PyTorch at the ISA of CPU class `name` (a key of ISA_CAPS) for this process and its
     children; call before OpenVINO compiles its first model and before torch is imported (both read the cap
     once). Returns oneDNN's level name."""
-    from edge.backends.openvino_core import ISA_CAP_VARIABLE, isa_cap
-    from edge.errors import EdgesharpError
+    from edgesharp.edge.backends.openvino_core import ISA_CAP_VARIABLE, isa_cap
+    from edgesharp.edge.errors import EdgesharpError
 
     if name not in ISA_CAPS:
         raise EdgesharpError(f"unknown ISA cap {name!r}; choose one of {', '.join(ISA_CAPS)}")
@@ -203,7 +203,7 @@ def _load_average() -> list[float] | None:
 def collect() -> Machine:
     """Describe this machine (cheap: reads /proc and package metadata, imports nothing heavy)."""
     # numpy and OpenCV come with it: not at CLI start-up
-    from edge.backends.openvino_core import cpuinfo, isa_cap
+    from edgesharp.edge.backends.openvino_core import cpuinfo, isa_cap
 
     info = cpuinfo()
     model = info.get("model name") or platform.processor() or platform.machine() or "unknown CPU"

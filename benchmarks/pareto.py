@@ -3,7 +3,7 @@
 Reads one `edgesharp bench all` run (all candidates timed and scored together, see `make pareto`) and
 writes pareto.md (table, front, targets), pareto.json and pareto.png (quality-vs-speed chart):
 
-    python -m benchmarks.pareto out/bench-pareto/results.json     # -> benchmarks/results/<run's machine>-pareto/
+    python -m edgesharp.benchmarks.pareto out/bench-pareto/results.json     # -> benchmarks/results/<run's machine>-pareto/
 
 Without --out the study goes beside the stored bench results, named after the run's machine slug, with the run
 itself copied in as bench-results.json.
@@ -20,8 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.report import machine_line, markdown_table, pyplot, read_results
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks.report import machine_line, markdown_table, pyplot, read_results
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def stored_study_dir(results_path: Path) -> Path:
     """benchmarks/results/<machine slug of the run>-pareto/, holding a copy of the run as bench-results.json."""
     import shutil
 
-    from benchmarks.readme_tables import RESULTS_ROOT
+    from edgesharp.benchmarks.readme_tables import RESULTS_ROOT
 
     slug = (read_results(results_path).get("machine") or {}).get("slug")
     if not slug:
@@ -213,7 +213,7 @@ def stored_study_dir(results_path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.pareto", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.pareto", description=__doc__.splitlines()[0])
     p.add_argument("results", type=Path, help="results.json of an `edgesharp bench all` run over the candidates")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for pareto.md/.json/.png (default: benchmarks/results/<machine slug of the run>-pareto, "

@@ -1,14 +1,14 @@
 """`edgesharp bench quality`: SSIM and PSNR at heavy / medium / low blur for baselines, students and a teacher.
 
 Sharp images (package photographs by default, or `--images DIR`) are blurred with the evaluation
-protocol (`edge.imaging.degrade.degrade_level`, per-image parameters from the seed) and restored by:
-- `blurred input` (identity) and the tuned OpenCV `unsharp mask` (`benchmarks.baselines`; one setting
+protocol (`edgesharp.edge.imaging.degrade.degrade_level`, per-image parameters from the seed) and restored by:
+- `blurred input` (identity) and the tuned OpenCV `unsharp mask` (`edgesharp.benchmarks.baselines`; one setting
   per level, so it knows how blurred each input is), `unsharp mask (blind)` (one setting for every level,
   as blind as the students), plus the settings that reproduce shared/data/README.md (`unsharp (reference)`);
 - each student bundle at each backend/precision it ships, through the runtime (`edge.Sharpener`);
 - a teacher (`--teacher CKPT`: an edgesharp checkpoint or any spandrel-loadable restoration model).
 Real pairs (`--pairs DIR`, `*_blur.png` / `*_sharp.png`) are scored as level "pairs" (unsharp uses
-its heavy settings there). Scores are means over the images (DESIGN.md definitions, `edge.imaging.metrics`).
+its heavy settings there). Scores are means over the images (DESIGN.md definitions, `edgesharp.edge.imaging.metrics`).
 A comparison sheet shows the same crop across methods and levels.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks import baselines
-from benchmarks.images import Sample, load_pairs, load_sharp_images
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import baselines
+from edgesharp.benchmarks.images import Sample, load_pairs, load_sharp_images
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _baseline_methods(reference: bool) -> list[Method]:
 
 def runtime_variants(models: list[Path], backends: list[str], precisions: list[str]):
     """(path, bundle, backend, precision) for each bundle at each backend and precision it has (`auto`: always)."""
-    from edge.bundle import load_bundle
+    from edgesharp.edge.bundle import load_bundle
 
     for path in models:
         bundle = load_bundle(path)
@@ -98,7 +98,7 @@ def runtime_variants(models: list[Path], backends: list[str], precisions: list[s
 
 
 def _student_methods(cfg: QualityConfig) -> list[Method]:
-    from edge.sharpener import Sharpener
+    from edgesharp.edge.sharpener import Sharpener
 
     methods = []
     for path, bundle, backend, precision in runtime_variants(cfg.models, cfg.backends, cfg.precisions):
@@ -112,11 +112,11 @@ def _student_methods(cfg: QualityConfig) -> list[Method]:
 
 def load_teacher(path: Path):
     """A teacher from an edgesharp checkpoint, or any restoration model spandrel recognises (needs torch)."""
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     require("torch", "--teacher", extra="train")
-    from train.checkpoint import CheckpointError, read_checkpoint
-    from train.teachers import SpandrelTeacher, StudentTeacher
+    from edgesharp.train.checkpoint import CheckpointError, read_checkpoint
+    from edgesharp.train.teachers import SpandrelTeacher, StudentTeacher
 
     try:
         read_checkpoint(path)
@@ -149,13 +149,13 @@ def degraded_sets(cfg: QualityConfig) -> dict[str, list[Sample]]:
     """level -> samples with `blurred` filled: protocol levels on the sharp images, and real pairs."""
     sets: dict[str, list[Sample]] = {}
     if cfg.levels:
-        from edge.imaging.degrade import degrade_level
+        from edgesharp.edge.imaging.degrade import degrade_level
 
         sharp = load_sharp_images(cfg.images, cfg.limit, cfg.max_side, cfg.split, cfg.downscale)
         if cfg.exposure != 1.0:
             if not 0 < cfg.exposure <= 1:
                 raise EdgesharpError(f"--exposure must be in (0, 1], got {cfg.exposure}")
-            from edge.imaging.degrade import exposure
+            from edgesharp.edge.imaging.degrade import exposure
 
             sharp = [Sample(s.name, exposure(s.sharp, cfg.exposure)) for s in sharp]
         for level in cfg.levels:
@@ -172,7 +172,7 @@ def degraded_sets(cfg: QualityConfig) -> dict[str, list[Sample]]:
 def score_methods(methods: list[Method], sets: dict[str, list[Sample]], keep: str | None = None,
                   progress=None) -> tuple[list[dict], dict]:
     """Rows of mean SSIM/PSNR per (method, level); also the outputs for image `keep` (for the sheet)."""
-    from edge.imaging.metrics import psnr, ssim
+    from edgesharp.edge.imaging.metrics import psnr, ssim
 
     say = progress or (lambda text: log.info("%s", text))
     rows, kept = [], {}
@@ -274,7 +274,7 @@ def run_quality(cfg: QualityConfig, progress=None) -> dict:
               "unsharp_params": baselines.UNSHARP_PARAMS, "unsharp_blind": baselines.UNSHARP_BLIND, "seed": cfg.seed,
               "source": str(cfg.images) if cfg.images else "package photographs"}
     if cfg.sheet:
-        from edge.imaging.io import write_image
+        from edgesharp.edge.imaging.io import write_image
 
         sheet = comparison_sheet(kept, sets, first, sheet_columns(methods), cfg.crop)
         write_image(cfg.sheet, sheet)

@@ -5,8 +5,8 @@ The target file holds marker comments; everything between a pair is replaced:
     <!-- bench:performance:start --> ... <!-- bench:performance:end -->
     <!-- bench:quality:start --> ... <!-- bench:quality:end -->
 
-    python -m benchmarks.readme_tables README.md                       # newest benchmarks/results/*/results.json
-    python -m benchmarks.readme_tables README.md --results benchmarks/results/amd-epyc-2c/results.json
+    python -m edgesharp.benchmarks.readme_tables README.md                       # newest benchmarks/results/*/results.json
+    python -m edgesharp.benchmarks.readme_tables README.md --results benchmarks/results/amd-epyc-2c/results.json
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import report
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import report
+from edgesharp.edge.errors import EdgesharpError
 
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 SECTIONS = ("performance", "quality")

@@ -1,10 +1,10 @@
 """Benchmark reports: `results.json`, `report.md` (tables), PNG charts, and ratios against an earlier run.
 
 results.json: {"format", "created", "command", "machine", "config", "fps": [rows], "quality": {"rows": [...], ...}}
-Rows are the dicts `benchmarks.fps` and `benchmarks.quality` produce. matplotlib is imported only
+Rows are the dicts `edgesharp.benchmarks.fps` and `edgesharp.benchmarks.quality` produce. matplotlib is imported only
 when charts are drawn.
 
-    python -m benchmarks.report benchmarks/results/*/results.json     # re-render each report.md
+    python -m edgesharp.benchmarks.report benchmarks/results/*/results.json     # re-render each report.md
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ FORMAT = "edgesharp-bench/1"
 # -- results.json -------------------------------------------------------------------------------------------
 
 def write_results(out_dir: Path, results: dict) -> Path:
-    from edge.imaging.io import atomic_write_bytes
+    from edgesharp.edge.imaging.io import atomic_write_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
@@ -240,7 +240,7 @@ def write_markdown(out_dir: Path, results: dict) -> Path:
 # -- charts -------------------------------------------------------------------------------------------------
 
 def pyplot():
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     matplotlib = require("matplotlib", "benchmark charts", extra="bench")
     matplotlib.use("Agg")
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     """Re-render report.md beside each stored results.json (after the report format changes)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.report", description=main.__doc__)
     p.add_argument("results", nargs="+", type=Path, help="results.json files")
     args = p.parse_args(argv)
     for path in args.results:

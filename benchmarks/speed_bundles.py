@@ -3,12 +3,12 @@
 Speed depends on the graph, not on the weights, so these bundles answer "does this architecture reach
 the real-time target on this machine?" before hours of training:
 
-    python -m benchmarks.speed_bundles nafnet-rt-ln nafnet-rt-lite --out out/speed-bundles
+    python -m edgesharp.benchmarks.speed_bundles nafnet-rt-ln nafnet-rt-lite --out out/speed-bundles
     edgesharp bench fps --model out/speed-bundles/nafnet-rt-ln --model out/speed-bundles/nafnet-rt-lite \
         --precisions int8 --sizes 640x480,1280x720 --no-search
 
 Each bundle is named `<arch>-untrained`; its SSIM figures are meaningless (random weights, open guard).
-An `arch:key=value,...` spec overrides the registry config, as in `benchmarks.layers`.
+An `arch:key=value,...` spec overrides the registry config, as in `edgesharp.benchmarks.layers`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ def build_speed_bundle(spec: str, out: Path, seed: int = 0) -> Path:
     """Write the speed-only bundle of `spec` to `out` (plain INT8, no accuracy control, open guard)."""
     import torch
 
-    from benchmarks.layers import parse_spec
-    from calibrate.testing import build_tiny_result, perturb
-    from train import models
+    from edgesharp.benchmarks.layers import parse_spec
+    from edgesharp.calibrate.testing import build_tiny_result, perturb
+    from edgesharp.train import models
 
     arch, overrides = parse_spec(spec)
     torch.manual_seed(seed)
@@ -52,7 +52,7 @@ def build_speed_bundle(spec: str, out: Path, seed: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.speed_bundles", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.speed_bundles", description=__doc__.splitlines()[0])
     p.add_argument("archs", nargs="+", help="registry arch, optionally arch:key=value,...")
     p.add_argument("--out", type=Path, default=Path("out/speed-bundles"))
     args = p.parse_args(argv)

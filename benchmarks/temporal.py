@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ def cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _blurred(img: np.ndarray, level: str) -> np.ndarray:
-    from edge.imaging.degrade import bicubic_blur
-    from edge.sources import SYNTHETIC_LEVELS
+    from edgesharp.edge.imaging.degrade import bicubic_blur
+    from edgesharp.edge.sources import SYNTHETIC_LEVELS
 
     if level not in SYNTHETIC_LEVELS:
         raise EdgesharpError(f"blur level {level!r}: choose one of {', '.join(SYNTHETIC_LEVELS)}")
@@ -137,7 +137,7 @@ def _blurred(img: np.ndarray, level: str) -> np.ndarray:
 
 
 def _noisy(img: np.ndarray, noise: tuple[float, float], seed: int, index: int) -> np.ndarray:
-    from edge.imaging.degrade import sensor_noise
+    from edgesharp.edge.imaging.degrade import sensor_noise
 
     if not any(noise):
         return img.copy()
@@ -164,11 +164,11 @@ def pan_clip(image: np.ndarray, frames: int, size: tuple[int, int], step: int = 
 
 def scene_image(path: Path | None) -> np.ndarray:
     """The synthetic scenes' photograph (u8 BGR): `path`, or the first package photograph."""
-    from edge.imaging.io import read_image
+    from edgesharp.edge.imaging.io import read_image
 
     if path is not None:
         return read_image(path, color="bgr")
-    from benchmarks.images import load_sharp_images
+    from edgesharp.benchmarks.images import load_sharp_images
 
     return cv2.cvtColor(load_sharp_images(None, limit=1)[0].sharp, cv2.COLOR_RGB2BGR)
 
@@ -297,7 +297,7 @@ class Method:
 
 
 def baseline_methods() -> list[Method]:
-    from benchmarks import baselines
+    from edgesharp.benchmarks import baselines
 
     blind = baselines.UNSHARP_BLIND
     return [Method("unsharp mask (blind)", "baseline",
@@ -306,8 +306,8 @@ def baseline_methods() -> list[Method]:
 
 def model_methods(cfg: TemporalConfig, stack: contextlib.ExitStack) -> list[Method]:
     """Each bundle at each backend and precision through the runtime's streaming path (closed with `stack`)."""
-    from benchmarks.quality import runtime_variants
-    from edge.sharpener import Sharpener
+    from edgesharp.benchmarks.quality import runtime_variants
+    from edgesharp.edge.sharpener import Sharpener
 
     bad = [b for b in cfg.backends if b not in ("openvino", "onnxruntime")]
     if bad:
@@ -370,7 +370,7 @@ def _ratio_cell(ratio, pct) -> str:
 
 
 def temporal_table(results: dict) -> list[str]:
-    from benchmarks.report import markdown_table
+    from edgesharp.benchmarks.report import markdown_table
 
     bound = (results.get("temporal") or {}).get("config", {}).get("bound_pct", 10.0)
     body = [[r["method"], r["clip"], r["frames"], r["size"], _f(r["static_pct"], 0), _f(r["input_flicker"]),
@@ -396,7 +396,7 @@ def markdown_section(results: dict) -> list[str]:
 
 
 def render_markdown(results: dict) -> str:
-    from benchmarks.report import machine_line
+    from edgesharp.benchmarks.report import machine_line
 
     lines = [f"# edgesharp temporal stability ({results.get('created', '')})", ""]
     if results.get("machine"):
@@ -407,7 +407,7 @@ def render_markdown(results: dict) -> str:
 
 
 def write_markdown(out_dir: Path, results: dict) -> Path:
-    from edge.imaging.io import atomic_write_bytes
+    from edgesharp.edge.imaging.io import atomic_write_bytes
 
     path = Path(out_dir) / "report.md"
     atomic_write_bytes(path, render_markdown(results).encode())

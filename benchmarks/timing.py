@@ -10,7 +10,7 @@ come from every timed sync inference.
   an AsyncInferQueue of N requests with the THROUGHPUT hint (N = OpenVINO's optimal number unless set).
 - ONNX Runtime: the bundle's ONNX (float32 RGB NCHW); sync = `run` on one thread, async = N threads
   sharing a session (intra-op threads split between them).
-- PyTorch eager: the student checkpoint (`train.checkpoint.load_student`), fp32, sync only.
+- PyTorch eager: the student checkpoint (`edgesharp.train.checkpoint.load_student`), fp32, sync only.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def time_openvino(xml: Path, height: int, width: int, mode: str, schedule: Sched
                   threads: int | None = None, precision: str | None = None) -> Timing:
     import openvino as ov
 
-    from edge.backends import openvino_precision_config
+    from edgesharp.edge.backends import openvino_precision_config
 
     core = shared_core()
     model = core.read_model(xml)
@@ -164,7 +164,7 @@ def time_openvino(xml: Path, height: int, width: int, mode: str, schedule: Sched
 
 
 def _ort_session(onnx_path: Path, threads: int):
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     ort = require("onnxruntime", "the onnxruntime benchmark")
     options = ort.SessionOptions()
@@ -216,10 +216,10 @@ def time_onnxruntime(onnx_path: Path, height: int, width: int, mode: str, schedu
 
 
 def load_torch_student(checkpoint: Path):
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     require("torch", "the PyTorch eager benchmark", extra="train")
-    from train.checkpoint import load_student
+    from edgesharp.train.checkpoint import load_student
 
     model, info = load_student(checkpoint)
     return model, info

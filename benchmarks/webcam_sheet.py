@@ -1,8 +1,8 @@
 """A before/after sheet of real webcam frames: one frame of each video, a crop of it (centred across, a third
 of the way down, where a webcam frames a face) zoomed ×2 with nearest-neighbour pixels, the input on the left and the model's output on the right.
 
-    python -m benchmarks.webcam_sheet --out docs/webcam-v12.jpg                 # the shipped default model
-    python -m benchmarks.webcam_sheet --model out/v12 --videos ../shared/data/video --frame 59 --out sheet.png
+    python -m edgesharp.benchmarks.webcam_sheet --out docs/webcam-v12.jpg                 # the shipped default model
+    python -m edgesharp.benchmarks.webcam_sheet --model out/v12 --videos ../shared/data/video --frame 59 --out sheet.png
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def pair_row(before: np.ndarray, after: np.ndarray, crop: tuple[int, int], zoom:
 def webcam_sheet(videos: list[Path], model: str | None = None, frame: int = 59, crop: tuple[int, int] = (320, 240),
                  zoom: int = 2) -> np.ndarray:
     """The sheet (BGR) for `videos`, one row each, through the runtime's default path (`Sharpener`)."""
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     if not videos:
         raise EdgesharpError("no videos for the sheet")
@@ -72,14 +72,14 @@ def webcam_sheet(videos: list[Path], model: str | None = None, frame: int = 59, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.webcam_sheet", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.webcam_sheet", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model bundle (default: the shipped default model)")
     p.add_argument("--videos", type=Path, default=Path("../shared/data/video"), help="a folder of videos or one video")
     p.add_argument("--frame", type=int, default=59, help="frame index in each video (default 59; the last if shorter)")
     p.add_argument("--out", type=Path, required=True, help="the sheet (.jpg or .png)")
     a = p.parse_args(argv)
-    from edge.imaging.io import write_image
+    from edgesharp.edge.imaging.io import write_image
 
     try:
         videos = [a.videos] if a.videos.is_file() else sorted(

@@ -14,8 +14,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.bundle import FORMAT, IR_CONTRACT, MANIFEST, ONNX_CONTRACT, file_entry, load_bundle
-from edge.errors import BundleError
+from edgesharp.edge.bundle import FORMAT, IR_CONTRACT, MANIFEST, ONNX_CONTRACT, file_entry, load_bundle
+from edgesharp.edge.errors import BundleError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Step 6: every precision of a bundle scored under every CPU kernel class this machine can run.
 
 The guard of step 5 scores INT8 on this machine's own kernels. Users run other ones: oneDNN's INT8
-convolutions saturate without VNNI (`calibrate.overflow`), and CPUs with AVX512_BF16 or AMX run float layers in
-bfloat16. Here each class (`edge.backends.cpu_classes`) runs in a child process with oneDNN capped at its
+convolutions saturate without VNNI (`edgesharp.calibrate.overflow`), and CPUs with AVX512_BF16 or AMX run float layers in
+bfloat16. Here each class (`edgesharp.edge.backends.cpu_classes`) runs in a child process with oneDNN capped at its
 instruction set (the cap is read once, when the library loads), through the runtime's own `open_backend`, on the
 guard set: validation images at the three blur levels, darkened (8-bit values x0.5) and low-contrast (x0.5
 around the mean) copies, and full-size frames. A precision passes a class when
@@ -12,10 +12,10 @@ around the mean) copies, and full-size frames. A precision passes a class when
   above the input).
 
 Each child also times the precisions at 1280x720 (model only, every request busy), so that `--precision auto`
-(`edge.backends.precision_choice`) can take the fastest precision that passed, and runs the bundle's
+(`edgesharp.edge.backends.precision_choice`) can take the fastest precision that passed, and runs the bundle's
 self-check frame, whose error the runtime's start-up check is bounded by.
 
-    python -m calibrate.classes BUNDLE --images ../shared/data/train_photos --write
+    python -m edgesharp.calibrate.classes BUNDLE --images ../shared/data/train_photos --write
                                     # score a bundle on this machine's classes, merge them into its manifest
 """
 
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.backends.cpu_classes import BY_NAME, KERNEL_CLASSES, detect, runnable_classes
-from edge.backends.openvino_core import ISA_CAP_VARIABLE
-from edge.errors import EdgesharpError
-from edge.imaging.degrade import LEVELS, contrast, degrade_level, exposure
+from edgesharp.edge.backends.cpu_classes import BY_NAME, KERNEL_CLASSES, detect, runnable_classes
+from edgesharp.edge.backends.openvino_core import ISA_CAP_VARIABLE
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.degrade import LEVELS, contrast, degrade_level, exposure
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,13 @@ def load_samples(path: Path) -> list[GuardSample]:
 # -- the child: one class, in a process of its own -----------------------------------------------------------
 
 def _bundle_view(folder: Path, manifest: dict):
-    from edge.bundle import Bundle
+    from edgesharp.edge.bundle import Bundle
 
     return Bundle(path=folder, manifest=manifest)
 
 
 def _outputs_ssim(backend, samples: list[GuardSample]) -> list[float]:
-    from edge.imaging.metrics import ssim
+    from edgesharp.edge.imaging.metrics import ssim
 
     scores = []
     for s in samples:
@@ -127,7 +127,7 @@ def _outputs_ssim(backend, samples: list[GuardSample]) -> list[float]:
 
 def _throughput(bundle, precisions: list[str], seconds: float, rounds: int) -> dict[str, float]:
     """Frames per second of each precision at TIMING_SIZE, every request busy; rounds alternate precisions."""
-    from edge.backends import open_backend
+    from edgesharp.edge.backends import open_backend
 
     frame = np.random.default_rng(0).integers(0, 256, (*TIMING_SIZE, 3), dtype=np.uint8)
     backends = {p: open_backend(bundle, "openvino", p, self_check=False, hint="throughput") for p in precisions}
@@ -156,8 +156,8 @@ def _throughput(bundle, precisions: list[str], seconds: float, rounds: int) -> d
 
 def child(spec_path: Path) -> dict:
     """Run one class (this process's cap) and return what it measured."""
-    from edge.backends import open_backend
-    from edge.backends.self_check import reference_error
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.backends.self_check import reference_error
 
     spec = json.loads(spec_path.read_text())
     folder = Path(spec["folder"])
@@ -189,7 +189,7 @@ def _run_child(cls_name: str, cap: str | None, spec: dict, scratch: Path) -> dic
     env.pop(ISA_CAP_VARIABLE, None)
     if cap:
         env[ISA_CAP_VARIABLE] = cap
-    cmd = [sys.executable, "-m", "calibrate.classes", "--child", str(spec_path), str(out_path)]
+    cmd = [sys.executable, "-m", "edgesharp.calibrate.classes", "--child", str(spec_path), str(out_path)]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -292,15 +292,15 @@ def check_classes(folder: Path, manifest: dict, samples: list[GuardSample], refe
 
 
 def _cpu_model() -> str:
-    from edge.backends.openvino_core import cpuinfo
+    from edgesharp.edge.backends.openvino_core import cpuinfo
 
     return cpuinfo().get("model name", platform.machine())
 
 
 def reference_scores(folder: Path, manifest: dict, samples: list[GuardSample]) -> tuple[list[float], list[float]]:
     """(FP32, blurred input) SSIM of each sample, FP32 computed natively in f32 through the runtime."""
-    from edge.backends import open_backend
-    from edge.imaging.metrics import ssim
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.imaging.metrics import ssim
 
     backend = open_backend(_bundle_view(folder, manifest), "openvino", "fp32", self_check=False, hint="latency", requests=1)
     try:
@@ -329,8 +329,8 @@ def write_self_check(folder: Path, manifest: dict, samples: list[GuardSample]) -
     tolerance is set from the class results by `self_check_tolerance`)."""
     import cv2
 
-    from edge.backends import open_backend
-    from edge.backends.self_check import INPUT_FILE, OUTPUT_FILE
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.backends.self_check import INPUT_FILE, OUTPUT_FILE
 
     frame = self_check_frame(samples)
     backend = open_backend(_bundle_view(folder, manifest), "openvino", "fp32", self_check=False, hint="latency", requests=1)
@@ -347,7 +347,7 @@ def write_self_check(folder: Path, manifest: dict, samples: list[GuardSample]) -
 def self_check_tolerance(result: dict, factor: float = 2.0) -> float:
     """`factor` times the largest self-check error of a precision that passed on a checked class (at least the
     runtime's floor)."""
-    from edge.backends.self_check import MIN_TOLERANCE
+    from edgesharp.edge.backends.self_check import MIN_TOLERANCE
 
     errors = [v["self_check_error"] for e in result["classes"].values() if e.get("checked")
               for v in e["precisions"].values() if v.get("passed") and "self_check_error" in v]
@@ -358,9 +358,9 @@ def score_bundle_classes(bundle_path: Path, images: Path, downscale_by: float = 
                          max_drop: float | None = None, write: bool = False) -> dict:
     """Check an existing bundle on this machine's classes (guard set: the validation split of `images`); with
     `write`, merge the result into its manifest (and add a self-check frame if it has none)."""
-    from calibrate.bundle_writer import dump_json
-    from calibrate.data import folder_images
-    from edge.bundle import MANIFEST, file_entry, load_bundle
+    from edgesharp.calibrate.bundle_writer import dump_json
+    from edgesharp.calibrate.data import folder_images
+    from edgesharp.edge.bundle import MANIFEST, file_entry, load_bundle
 
     bundle = load_bundle(bundle_path)
     manifest = dict(bundle.manifest)
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         result = child(Path(argv[1]))
         Path(argv[2]).write_text(json.dumps(result))
         return 0
-    p = argparse.ArgumentParser(prog="python -m calibrate.classes", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.calibrate.classes", description=__doc__.split("\n\n")[0])
     p.add_argument("bundle", type=Path)
     p.add_argument("--images", type=Path, required=True, help="photo folder whose validation split is the guard set")
     p.add_argument("--downscale", type=float, default=2.0, help="area-downscale factor of the photos (default 2)")

@@ -120,14 +120,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     for module in ("torch", "onnx", "onnxruntime", "nncf", "skimage"):
         require(module, "edgesharp calibrate", extra="train" if module == "torch" else "calibrate")
     if cap_below_amx():
         print(f"edgesharp calibrate: note: AMX CPU: oneDNN capped at {os.environ['ONEDNN_MAX_CPU_ISA']} while calibrating "
               "(OpenVINO 2026.4 crashes running dynamic-shape INT8 models with AMX; the bundle written is the same)")
-    from calibrate.pipeline import CalibrateOptions, calibrate_checkpoint
+    from edgesharp.calibrate.pipeline import CalibrateOptions, calibrate_checkpoint
 
     if args.max_ssim_drop < 0:
         print(f"edgesharp calibrate: note: --max-ssim-drop {args.max_ssim_drop:g} asks INT8 to beat FP32")
@@ -157,8 +157,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _guard_classes(names: list[str]) -> list[str] | None:
-    from edge.backends.cpu_classes import BY_NAME
-    from edge.errors import EdgesharpError
+    from edgesharp.edge.backends.cpu_classes import BY_NAME
+    from edgesharp.edge.errors import EdgesharpError
 
     if names == ["all"]:
         return None
@@ -174,7 +174,7 @@ def _guard_classes(names: list[str]) -> list[str] | None:
 def cap_below_amx() -> bool:
     """On an AMX CPU with no cap set, cap oneDNN at `AMX_SAFE_CAP` for this process (before OpenVINO compiles
     anything); True when it did."""
-    from edge.backends.openvino_core import AMX_SAFE_CAP, ISA_CAP_VARIABLE, cpu_has_amx, isa_cap
+    from edgesharp.edge.backends.openvino_core import AMX_SAFE_CAP, ISA_CAP_VARIABLE, cpu_has_amx, isa_cap
 
     if isa_cap() is not None or not cpu_has_amx():
         return False

@@ -4,7 +4,7 @@ The float model (no pre/post-processing) is what NNCF quantizes and what parity 
 Runtime; `add_u8_bgr_io` wraps any float model (FP32 or INT8) so that it takes the frames OpenCV
 gives (uint8 BGR NHWC, H and W padded to the size multiple) and returns the same layout:
 u8 -> f32, BGR -> RGB, /255, NHWC -> NCHW, model, x255, clamp 0..255, round half to even,
-RGB -> BGR, NCHW -> NHWC, u8. A BGR-native float model (`train.models.export_form.bgr_native`) skips
+RGB -> BGR, NCHW -> NHWC, u8. A BGR-native float model (`edgesharp.train.models.export_form.bgr_native`) skips
 both channel swaps: on a 2-core CPU they cost more than a tenth of a frame's time.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.data import from_model_output, pad_to_multiple, to_model_input
-from calibrate.runners import Runner, bgr_as_rgb, openvino_runner
-from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError
+from edgesharp.calibrate.data import from_model_output, pad_to_multiple, to_model_input
+from edgesharp.calibrate.runners import Runner, bgr_as_rgb, openvino_runner
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import EdgesharpError
-from edge.imaging.degrade import LEVELS, SUBSETS, degrade_level, degrade_subset
-from edge.imaging.io import read_image
-from edge.imaging.samples import package_photographs
-from edge.imaging.splits import downscale, split_files
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.degrade import LEVELS, SUBSETS, degrade_level, degrade_subset
+from edgesharp.edge.imaging.io import read_image
+from edgesharp.edge.imaging.samples import package_photographs
+from edgesharp.edge.imaging.splits import downscale, split_files
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def packaged_images() -> list[tuple[str, np.ndarray]]:
 
 def folder_images(folder: str | os.PathLike, limit: int | None = None, split: str | None = None,
                   downscale_by: float = 1.0) -> list[tuple[str, np.ndarray]]:
-    """(name, RGB uint8) of the images in `folder`: only its `split` part ('train'/'val', `edge.imaging.splits`)
+    """(name, RGB uint8) of the images in `folder`: only its `split` part ('train'/'val', `edgesharp.edge.imaging.splits`)
     when given, each area-downscaled by `downscale_by`, the first `limit` of them."""
     paths = split_files(folder, split)
     if not paths:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from calibrate.data import Sample, run_u8
-from calibrate.runners import Runner
-from edge.backends.openvino_core import shared_core
-from edge.imaging.metrics import psnr, ssim
+from edgesharp.calibrate.data import Sample, run_u8
+from edgesharp.calibrate.runners import Runner
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.imaging.metrics import psnr, ssim
 
 ImageFn = Callable[[np.ndarray], np.ndarray]
 
@@ -22,7 +22,7 @@ def float_image_fn(run: Runner, multiple: int) -> ImageFn:
 
 def u8_ir_image_fn(xml_path, multiple: int) -> ImageFn:
     """RGB uint8 -> RGB uint8 through a u8 BGR IR file, exactly as the runtime feeds it."""
-    from calibrate.convert import u8_ir_infer
+    from edgesharp.calibrate.convert import u8_ir_infer
 
     compiled = shared_core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     return lambda rgb: np.ascontiguousarray(u8_ir_infer(compiled, np.ascontiguousarray(rgb[..., ::-1]), multiple)[..., ::-1])

@@ -1,6 +1,6 @@
 """Step 1: PyTorch student -> ONNX (opset >= 17, dynamic height and width), then ONNX Runtime vs PyTorch parity.
 
-The exported graph is the student's inference form (`train.models.export_form`: gates as split
+The exported graph is the student's inference form (`edgesharp.train.models.export_form`: gates as split
 convolutions, residual scales folded), checked against the training form by `onnx_parity`.
 
 The classic TorchScript exporter (`dynamo=False`) is used: with torch 2.14 it exports these plain
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.runners import ort_runner, torch_runner
-from edge.errors import EdgesharpError
+from edgesharp.calibrate.runners import ort_runner, torch_runner
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,14 @@ def export_onnx(model, path: str | Path, opset: int = OPSET, sample_hw: tuple[in
                 inference: bool = True) -> Path:
     """Export `model` (float32 NCHW RGB in, same out) with input 'input', output 'output', dynamic H and W.
 
-    With `inference` (the default) the graph is the model's inference form (`train.models.export_form`):
+    With `inference` (the default) the graph is the model's inference form (`edgesharp.train.models.export_form`):
     the same function without run-time channel slices; `onnx_parity` against `model` checks that.
     """
     import onnx
     import torch
 
     if inference:
-        from train.models.export_form import inference_form
+        from edgesharp.train.models.export_form import inference_form
 
         model = inference_form(model)
 

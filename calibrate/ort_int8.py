@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.data import Sample, to_model_input
-from calibrate.evaluate import score
-from calibrate.quantize import GuardError
-from calibrate.runners import ort_runner
+from edgesharp.calibrate.data import Sample, to_model_input
+from edgesharp.calibrate.evaluate import score
+from edgesharp.calibrate.quantize import GuardError
+from edgesharp.calibrate.runners import ort_runner
 
 log = logging.getLogger(__name__)
 

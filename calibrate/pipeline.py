@@ -4,7 +4,7 @@
 `calibrate_model`, which works for any module following the student contract (float32 NCHW RGB in
 [0, 1] -> same; `.size_multiple`, `.arch`, `.arch_config`). The bundle's model.onnx keeps that RGB
 contract; the OpenVINO IRs are built from a BGR-native copy where the architecture allows
-(`train.models.export_form.bgr_native`), and every check and score compares them in RGB.
+(`edgesharp.train.models.export_form.bgr_native`), and every check and score compares them in RGB.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate import bundle_writer, convert, data, evaluate, export, ort_int8, qat, quantize
-from calibrate.runners import ort_runner
-from edge.errors import EdgesharpError
-from edge.imaging.degrade import LEVELS
+from edgesharp.calibrate import bundle_writer, convert, data, evaluate, export, ort_int8, qat, quantize
+from edgesharp.calibrate.runners import ort_runner
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.degrade import LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def calibrate_model(model, info: dict, out: str | Path, opts: CalibrateOptions) 
                  if opts.val_images and opts.downscale != 1 else val_src)
         return val, calib, cal_src, (val_src, large)
 
-    from train.models.export_form import bgr_native
+    from edgesharp.train.models.export_form import bgr_native
 
     with tempfile.TemporaryDirectory(prefix="edgesharp-calibrate-") as scratch_dir, bundle_writer.BundleStaging(out) as stage:
         scratch = Path(scratch_dir)
@@ -279,7 +279,7 @@ def _drop_int8(folder: Path, report: dict, why: str, detail) -> None:
 def _guard_classes(folder: Path, opts: CalibrateOptions, multiple: int, guard_images, has_int8: bool) -> tuple[dict, str | None]:
     """Score the staged IRs under each CPU kernel class (calibrate.classes) and write the self-check frame.
     Returns the manifest's `kernel_classes` and `self_check` entries, and why INT8 is refused (None: it is not)."""
-    from calibrate import classes
+    from edgesharp.calibrate import classes
 
     val_src, large = guard_images
     provisional = {"size_multiple": multiple, "precisions": _precisions(opts, has_int8)}
@@ -341,7 +341,7 @@ def _drops(engine_report: dict) -> dict:
 
 def _complexity(model) -> dict:
     """Parameters and MACs per pixel, so the runtime and benchmarks know the cost without torch."""
-    from train.models.complexity import count_params, macs_per_pixel
+    from edgesharp.train.models.complexity import count_params, macs_per_pixel
 
     return {"params": int(count_params(model)), "macs_per_pixel": float(macs_per_pixel(model))}
 
@@ -363,7 +363,7 @@ def _jsonable(obj):
 
 
 def calibrate_checkpoint(checkpoint: str | Path, out: str | Path, opts: CalibrateOptions) -> CalibrationResult:
-    from train.checkpoint import load_student
+    from edgesharp.train.checkpoint import load_student
 
     model, info = load_student(checkpoint)
     log.info("student %s (%s weights, step %s) from %s", info["arch"], info["weights"], info["step"], checkpoint)

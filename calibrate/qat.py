@@ -1,9 +1,9 @@
 """Step 5, quantization-aware: NNCF INT8 of the PyTorch student, fine-tuned to reproduce its own FP32 output.
 
-Post-training INT8 (`calibrate.quantize`) fixes each activation's range from calibration crops and
+Post-training INT8 (`edgesharp.calibrate.quantize`) fixes each activation's range from calibration crops and
 stops there. Students whose heavy-blur activations reach far beyond what most crops produce lose
 SSIM at heavy blur that no choice of ranges recovers. Here the same NNCF quantization is applied to
-the student's PyTorch inference form (`train.models.export_form`), and its weights are then trained
+the student's PyTorch inference form (`edgesharp.train.models.export_form`), and its weights are then trained
 for `steps` with the quantizers in the graph (straight-through gradients), so that they settle where
 rounding costs least:
 
@@ -13,9 +13,9 @@ over fresh degraded crops of the calibration images (training subsets, random cr
 FP32 student is the only target: no teacher or ground truth is needed, and the INT8 model is pulled
 toward the model that FP32/FP16 ship, which is what the guard measures. Quantizer ranges stay as
 calibrated unless `range_lr` > 0. The result is converted with `ov.convert_model` into an IR whose
-FakeQuantize nodes OpenVINO runs as INT8, and the guard (`calibrate.quantize.judge`) decides. With
+FakeQuantize nodes OpenVINO runs as INT8, and the guard (`edgesharp.calibrate.quantize.judge`) decides. With
 `sensitivity` set to a blur level, the fine-tuned quantizers are ranked by the SSIM each costs at that level
-(`calibrate.sensitivity`) into the report, before conversion.
+(`edgesharp.calibrate.sensitivity`) into the report, before conversion.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibrate.data import Sample, crop_side
-from calibrate.evaluate import score
-from calibrate.quantize import (
+from edgesharp.calibrate.data import Sample, crop_side
+from edgesharp.calibrate.evaluate import score
+from edgesharp.calibrate.quantize import (
     QuantizeOptions,
     advanced_parameters,
     float_runner,
@@ -38,9 +38,9 @@ from calibrate.quantize import (
     judge,
     settings_error,
 )
-from calibrate.sensitivity import quantizer_sensitivity
-from edge.errors import EdgesharpError
-from edge.imaging.degrade import SUBSETS, degrade_subset, photometric
+from edgesharp.calibrate.sensitivity import quantizer_sensitivity
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.degrade import SUBSETS, degrade_subset, photometric
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def quantize_aware(student, float_ir, calib: list[np.ndarray], images: list[tupl
     compute the same function in the same channel order (`bgr`: BGR in and out). `calib` are the
     calibration crops (RGB), `images` the sharp RGB images that fine-tuning crops are cut from.
     GuardError when the guard is not met, QATError when fine-tuning diverges."""
-    from train.models.export_form import inference_form
+    from edgesharp.train.models.export_form import inference_form
 
     if qat.sensitivity is not None and qat.sensitivity not in {s.level for s in val}:
         raise QATError(f"--qat-sensitivity {qat.sensitivity!r}: no validation samples at that level "
@@ -150,7 +150,7 @@ def quantized_student(reference, calib: list[np.ndarray], opts: QuantizeOptions,
     """A copy of the PyTorch `reference` with NNCF's quantizers, ranges set from the calibration crops (RGB)."""
     import nncf
 
-    from train.models.nafnet import LayerNorm2d
+    from edgesharp.train.models.nafnet import LayerNorm2d
 
     calib_ds = nncf.Dataset(calib, lambda rgb: _to_tensor(rgb[None], bgr))
     scope = list(opts.ignored_scope) + [f"re:{TOP_LEVEL_SUMS}"]
@@ -178,7 +178,7 @@ def to_openvino(model, multiple: int):
 def half_range_limits(model, multiple: int) -> list[tuple]:
     """(weight, quantizer) of each dense convolution whose NNCF weight quantizer spans twice its weights' range (the
     overflow fix): fine-tuning must keep such weights in the lower half of the levels, |integer| <= 64
-    (`calibrate.overflow`), or the fix is undone by training. Found by feeding the model once: a weight quantizer's
+    (`edgesharp.calibrate.overflow`), or the fix is undone by training. Found by feeding the model once: a weight quantizer's
     input is the weight parameter itself."""
     import torch
     from nncf.torch.quantization.layers import SymmetricQuantizer
@@ -213,7 +213,7 @@ def project_half_range(limits: list[tuple]) -> None:
     """Clamp each weight of `half_range_limits` to the scale at which it rounds to |integer| <= 64."""
     import torch
 
-    from calibrate.overflow import SAFE_ABS_WEIGHT
+    from edgesharp.calibrate.overflow import SAFE_ABS_WEIGHT
 
     with torch.no_grad():
         for weight, quantizer in limits:
@@ -272,8 +272,8 @@ def _lr_factor(schedule: str, done: int, steps: int) -> float:
     without warm-up, or 1."""
     if schedule != "cosine":
         return 1.0
-    from train.config import PhaseConfig
-    from train.schedule import lr_at
+    from edgesharp.train.config import PhaseConfig
+    from edgesharp.train.schedule import lr_at
 
     return lr_at(PhaseConfig(steps=steps, lr=1.0, min_lr=0.0, warmup_steps=0), done)
 

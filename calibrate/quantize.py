@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibrate.data import Sample, to_model_input
-from calibrate.evaluate import sample_ssim, score
-from calibrate.overflow import overflow_report
-from calibrate.runners import bgr_as_rgb, openvino_runner
-from edge.backends.openvino_core import off_main_thread
-from edge.errors import EdgesharpError
+from edgesharp.calibrate.data import Sample, to_model_input
+from edgesharp.calibrate.evaluate import sample_ssim, score
+from edgesharp.calibrate.overflow import overflow_report
+from edgesharp.calibrate.runners import bgr_as_rgb, openvino_runner
+from edgesharp.edge.backends.openvino_core import off_main_thread
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class _Capture(logging.Handler):
 
 def _run_nncf(fn, *args, **kwargs):
     """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO), on a worker
-    thread (`edge.backends.openvino_core.off_main_thread`)."""
+    thread (`edgesharp.edge.backends.openvino_core.off_main_thread`)."""
     nncf_log = logging.getLogger("nncf")
     saved = (nncf_log.level, nncf_log.propagate, list(nncf_log.handlers))
     capture = _Capture()
@@ -173,7 +173,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                       bgr: bool = False):
     """INT8 ov.Model of the float `model`, plus a report; GuardError when the guard is not met.
 
-    `bgr`: the model takes and returns BGR (`train.models.export_form.bgr_native`); calibration crops
+    `bgr`: the model takes and returns BGR (`edgesharp.train.models.export_form.bgr_native`); calibration crops
     and validation runs are converted to match, so scores stay comparable with the RGB runners."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters

@@ -1,11 +1,11 @@
 """A student checkpoint rebuilt from a bundle's FP32 ONNX file, for re-calibrating a bundle whose checkpoint is gone.
 
-    python -m calibrate.recover edge/models/default runs/recovered/last.pt
+    python -m edgesharp.calibrate.recover edge/models/default runs/recovered/last.pt
     edgesharp calibrate runs/recovered/last.pt --out ...
 
 The ONNX graph holds every weight: parameters keep their PyTorch names, except those the exporter
 folded into constants of the nodes that use them (NAFNet's LayerNorm weight and bias), which are found
-by the node's module scope; equal constants shared through Identity nodes are followed. Graphs in the inference form (`train.models.export_form`) are mapped back
+by the node's module scope; equal constants shared through Identity nodes are followed. Graphs in the inference form (`edgesharp.train.models.export_form`) are mapped back
 to the training layout: split convolutions are concatenated, and `beta`/`gamma` become ones (their
 values are already in the convolutions). The rebuilt model is checked against ONNX Runtime on a random
 frame; the checkpoint records the bundle's training step and recipe.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,10 @@ def recover_checkpoint(bundle_dir: str | Path, out: str | Path) -> Path:
     """Write an edgesharp checkpoint (model = EMA = the bundle's FP32 weights) rebuilt from `bundle_dir`."""
     import torch
 
-    from calibrate.runners import ort_runner
-    from edge.bundle import load_bundle
-    from train import models
-    from train.checkpoint import save_checkpoint
+    from edgesharp.calibrate.runners import ort_runner
+    from edgesharp.edge.bundle import load_bundle
+    from edgesharp.train import models
+    from edgesharp.train.checkpoint import save_checkpoint
 
     bundle = load_bundle(bundle_dir)
     onnx_path = bundle.model_path("onnxruntime", "fp32")
@@ -115,7 +115,7 @@ def recover_checkpoint(bundle_dir: str | Path, out: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m calibrate.recover", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgesharp.calibrate.recover", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path, help="bundle folder (manifest.json and model.onnx)")
     p.add_argument("out", type=Path, help="checkpoint to write, e.g. runs/recovered/last.pt")
     args = p.parse_args(argv)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.backends.openvino_core import shared_core
+from edgesharp.edge.backends.openvino_core import shared_core
 
 Runner = Callable[[np.ndarray], np.ndarray]
 

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from calibrate.data import Sample
-from calibrate.evaluate import score
-from calibrate.runners import bgr_as_rgb, torch_runner
+from edgesharp.calibrate.data import Sample
+from edgesharp.calibrate.evaluate import score
+from edgesharp.calibrate.runners import bgr_as_rgb, torch_runner
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Tiny bundles for tests of other packages (edge runtime, benchmarks): seconds, offline, no shared data.
 
-    from calibrate.testing import build_tiny_bundle
+    from edgesharp.calibrate.testing import build_tiny_bundle
     bundle_dir = build_tiny_bundle(tmp_path / "bundle")          # nafnet-test, random weights
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.pipeline import CalibrateOptions, CalibrationResult, calibrate_model
+from edgesharp.calibrate.pipeline import CalibrateOptions, CalibrationResult, calibrate_model
 
 
 def synthetic_images(count: int = 3, h: int = 64, w: int = 80, seed: int = 0) -> list[tuple[str, np.ndarray]]:
@@ -30,7 +30,7 @@ def synthetic_images(count: int = 3, h: int = 64, w: int = 80, seed: int = 0) ->
 
 
 def write_images(folder: str | Path, images: list[tuple[str, np.ndarray]]) -> Path:
-    from edge.imaging.io import write_image
+    from edgesharp.edge.imaging.io import write_image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
                       model=None, **overrides) -> CalibrationResult:
     import torch
 
-    from train import models
+    from edgesharp.train import models
 
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
@@ -76,7 +76,7 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
     model.eval()
     images = write_images(out_dir.parent / f"{out_dir.name}-images", synthetic_images(seed=seed))
     info = {"arch": model.arch, "arch_config": dict(model.arch_config), "step": steps, "phase": 0,
-            "config": {"source": "calibrate.testing.build_tiny_bundle"}, "metrics": {}, "weights": "model", "path": None}
+            "config": {"source": "edgesharp.calibrate.testing.build_tiny_bundle"}, "metrics": {}, "weights": "model", "path": None}
     return calibrate_model(model, info, out_dir, tiny_options(images, **overrides))
 
 
@@ -97,7 +97,7 @@ def perturb(model, seed: int, scale: float = 0.5, norms: bool = False) -> None:
 def fit(model, steps: int, seed: int) -> None:
     import torch
 
-    from edge.imaging.degrade import degrade_level
+    from edgesharp.edge.imaging.degrade import degrade_level
 
     rng = np.random.default_rng(seed)
     pairs = []

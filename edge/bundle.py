@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.errors import BundleError
+from edgesharp.edge.errors import BundleError
 
 FORMAT = "edgesharp-bundle/1"
 MANIFEST = "manifest.json"

@@ -13,18 +13,18 @@ import os
 import sys
 import traceback
 
-from edge import __version__
-from edge.errors import EdgesharpError, MissingExtra, UsageError
+from edgesharp import __version__
+from edgesharp.edge.errors import EdgesharpError, MissingExtra, UsageError
 
 # name -> (module with register/main, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("edge.commands.run", "sharpen a live camera or video stream (window, virtual camera, file)"),
-    "enhance": ("edge.commands.enhance", "sharpen an image, a folder of images, or a video file"),
-    "train": ("train.cli", "distil a student network from a teacher (needs edgesharp[train])"),
-    "calibrate": ("calibrate.cli", "export a student to ONNX/OpenVINO and quantize to INT8 (needs edgesharp[calibrate])"),
-    "bench": ("benchmarks.cli", "measure FPS and SSIM across backends and precisions (needs edgesharp[bench])"),
-    "degrade": ("edge.commands.degrade", "blur a folder of sharp images with the evaluation protocol"),
-    "devices": ("edge.commands.devices", "list the cameras that open here and the modes they deliver"),
+    "run": ("edgesharp.edge.commands.run", "sharpen a live camera or video stream (window, virtual camera, file)"),
+    "enhance": ("edgesharp.edge.commands.enhance", "sharpen an image, a folder of images, or a video file"),
+    "train": ("edgesharp.train.cli", "distil a student network from a teacher (needs edgesharp[train])"),
+    "calibrate": ("edgesharp.calibrate.cli", "export a student to ONNX/OpenVINO and quantize to INT8 (needs edgesharp[calibrate])"),
+    "bench": ("edgesharp.benchmarks.cli", "measure FPS and SSIM across backends and precisions (needs edgesharp[bench])"),
+    "degrade": ("edgesharp.edge.commands.degrade", "blur a folder of sharp images with the evaluation protocol"),
+    "devices": ("edgesharp.edge.commands.devices", "list the cameras that open here and the modes they deliver"),
 }
 
 log = logging.getLogger("edgesharp")

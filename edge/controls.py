@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import TextIO
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from edge.errors import MissingExtra
+from edgesharp.edge.errors import MissingExtra
 
 # import name -> (pip distribution, edgesharp extra)
 KNOWN = {

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.backends.base import InferenceBackend
-from edge.controls import StrengthSetting
-from edge.errors import EdgesharpError
-from edge.sinks import Sink, guard_outputs
-from edge.sources import Source
-from edge.stats import RunStats
+from edgesharp.edge.backends.base import InferenceBackend
+from edgesharp.edge.controls import StrengthSetting
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.sinks import Sink, guard_outputs
+from edgesharp.edge.sources import Source
+from edgesharp.edge.stats import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def exit_now(signum: int) -> None:
     try:
         log.warning("second %s: exiting now without flushing; unfinished output files are removed",
                     signal.Signals(signum).name)
-        from edge.imaging.io import remove_temporary_files
+        from edgesharp.edge.imaging.io import remove_temporary_files
 
         remove_temporary_files()
         for handler in logging.getLogger().handlers:

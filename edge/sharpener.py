@@ -1,4 +1,4 @@
-"""The Python API: `from edge import Sharpener`.
+"""The Python API: `from edgesharp import Sharpener`.
 
     with Sharpener() as sharpener:                  # the shipped default model, OpenVINO, the precision right here
         sharp = sharpener.enhance(frame)            # u8 HxWx3, BGR by default (color="rgb" for RGB)
@@ -14,6 +14,7 @@ frame. An explicit `hint` or `requests` gives one backend, set that way, for bot
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,14 +23,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.backends.base import MAX_REQUESTS, check_pixel_count
-from edge.controls import StrengthSetting
-from edge.errors import EdgesharpError
+from edgesharp.edge.backends.base import MAX_REQUESTS, check_pixel_count
+from edgesharp.edge.controls import StrengthSetting
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.sinks import Sink
+from edgesharp.edge.sources import Source, SourceFrame
 
 
 def load_model_bundle(model: str | Path | None = None):
     """The bundle at `model`, or the shipped default; a clear error when there is none."""
-    from edge.bundle import default_bundle_path, load_bundle
+    from edgesharp.edge.bundle import default_bundle_path, load_bundle
 
     if model is None:
         path = default_bundle_path()
@@ -56,7 +59,7 @@ class Sharpener:
         hint: str | None = None,
         **backend_options: Any,
     ):
-        from edge.backends import open_backend
+        from edgesharp.edge.backends import open_backend
 
         if color not in ("bgr", "rgb"):
             raise EdgesharpError(f"color must be 'bgr' or 'rgb', got {color!r}")
@@ -77,14 +80,14 @@ class Sharpener:
         self._lock = threading.Lock()  # one enhance/stream at a time
 
     def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
-        from edge.imaging.io import check_frame
+        from edgesharp.edge.imaging.io import check_frame
 
         check_frame(frame, "frame")
         check_pixel_count(frame.shape[1], frame.shape[0])
         return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if self.color == "rgb" else frame
 
     def _finish(self, original_bgr: np.ndarray, output_bgr: np.ndarray) -> np.ndarray:
-        from edge.pipeline import blend
+        from edgesharp.edge.pipeline import blend
 
         out = blend(original_bgr, output_bgr, self.strength)
         return cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if self.color == "rgb" else out
@@ -100,7 +103,7 @@ class Sharpener:
         if self._stream_options is None:
             return self.backend
         if self._stream_backend is None:
-            from edge.backends import open_backend
+            from edgesharp.edge.backends import open_backend
 
             # the numerics do not depend on the hint: the first backend's self-check holds for this one
             self._stream_backend = open_backend(self.bundle, "openvino", self.precision, self_check=False,
@@ -108,51 +111,38 @@ class Sharpener:
         return self._stream_backend
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Sharpened frames in input order, with up to `num_requests` of the streaming backend in flight (those of
-        the model compiled for the first frame's size).
+        """Sharpened frames in input order, with up to `num_requests` of the streaming backend in flight.
 
-        Results come back through the backend's callback in any order; a small buffer here hands them out in
-        order (the pipeline's reorder buffer is part of `Pipeline`'s writer thread, not a piece to reuse)."""
-        from edge.backends import InferenceError
-
-        done = threading.Condition()
-        results: dict[int, tuple[np.ndarray | None, BaseException | None]] = {}
-        inputs: dict[int, np.ndarray] = {}
-
-        def on_result(seq, out, error):
-            with done:
-                results[seq] = (out, error)
-                done.notify_all()
-
-        def take(seq: int) -> np.ndarray:
-            with done:
-                done.wait_for(lambda: seq in results)
-                out, error = results.pop(seq)
-            original = inputs.pop(seq)
-            if error is not None:
-                raise InferenceError(f"inference of frame {seq} failed: {error}") from error
-            return self._finish(original, out)
+        It runs `edgesharp.edge.pipeline.Pipeline` (the `edgesharp run` pipeline: its request slots and reorder
+        buffer) on a background thread, which also reads `frames`; results wait for the caller in a small bounded
+        hand-off, so memory stays flat however long the stream. A failed frame raises here; leaving the loop early
+        stops the pipeline."""
+        from edgesharp.edge.pipeline import Pipeline
 
         with self._lock:
-            backend = self._streaming_backend()
-            backend.set_callback(on_result)
-            submitted = taken = limit = 0
+            handoff = _Handoff()
+            pipeline = Pipeline(_FrameSource(frames, self._to_bgr), self._streaming_backend(), [handoff])
+            outcome: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    pipeline.run()
+                except BaseException as exc:
+                    outcome.append(exc)
+                finally:
+                    handoff.put(_END)
+
+            worker = threading.Thread(target=run, name="edgesharp-stream", daemon=True)
+            worker.start()
             try:
-                for frame in frames:
-                    bgr = self._to_bgr(frame)
-                    inputs[submitted] = bgr
-                    backend.submit(bgr, submitted)
-                    submitted += 1
-                    limit = limit or backend.num_requests  # read once the first frame's model is compiled
-                    while submitted - taken > limit or (taken < submitted and taken in results):
-                        yield take(taken)
-                        taken += 1
-                while taken < submitted:
-                    yield take(taken)
-                    taken += 1
+                while (item := handoff.queue.get()) is not _END:
+                    yield self._finish(*item)
+                if outcome:
+                    raise outcome[0]
             finally:
-                backend.wait_all()
-                backend.set_callback(None)
+                handoff.cancelled.set()
+                pipeline.stop("stream closed")
+                worker.join()
 
     def describe(self) -> dict:
         """The backend's settings; `stream` holds those of the streaming backend once it is open."""
@@ -172,3 +162,44 @@ class Sharpener:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_END = object()
+
+
+class _FrameSource(Source):
+    """The caller's frames as a pipeline source (not live: the pipeline waits for them, never drops one)."""
+
+    description = "frames"
+
+    def __init__(self, frames: Iterable[np.ndarray], to_bgr):
+        super().__init__()
+        self._frames = iter(frames)
+        self._to_bgr = to_bgr
+
+    def _read(self) -> SourceFrame | None:
+        frame = next(self._frames, _END)
+        return None if frame is _END else SourceFrame(self._to_bgr(frame))
+
+
+class _Handoff(Sink):
+    """Pipeline output (original, model output) for the `stream` caller; writing waits while the caller is
+    behind, and gives up once the caller has left."""
+
+    description = "stream"
+
+    def __init__(self, size: int = 4):
+        super().__init__()
+        self.queue: queue.Queue = queue.Queue(size)
+        self.cancelled = threading.Event()
+
+    def put(self, item) -> None:
+        while not self.cancelled.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def write(self, original: np.ndarray, output: np.ndarray, name: str | None, index: int) -> None:
+        self.put((original, output))

@@ -6,7 +6,7 @@ order together with its input (`write(original, output, name, index)`), and is c
 when the sink itself failed: it publishes nothing). A sink sets `should_stop` to end the run (the preview
 window's `q`). `open_sink(spec)` parses the `--sink` argument.
 
-File sinks follow the output rule of `edge.imaging.io`: `guard_outputs` refuses a run whose sinks would
+File sinks follow the output rule of `edgesharp.edge.imaging.io`: `guard_outputs` refuses a run whose sinks would
 replace one of its inputs, every file goes to a unique temporary file and is renamed into place only when
 complete (a video only once it decodes with every frame written), and a failure leaves the previous file as
 it was.
@@ -26,9 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.controls import apply_key
-from edge.errors import EdgesharpError, OutputError, UsageError
-from edge.sources import check_fps
+from edgesharp.edge.controls import apply_key
+from edgesharp.edge.errors import EdgesharpError, OutputError, UsageError
+from edgesharp.edge.sources import check_fps
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Sink:
 
     def protect(self, inputs: Iterable[Path]) -> None:
         """Never write any of these files (checked again at each write, by real path)."""
-        from edge.imaging.io import real_path
+        from edgesharp.edge.imaging.io import real_path
 
         self.protected = frozenset(real_path(p) for p in inputs)
 
@@ -72,7 +72,7 @@ class Sink:
 
     def _refuse_input(self, path: Path) -> Path:
         """`path`'s real path, or a `UsageError` if it is one of the run's inputs."""
-        from edge.imaging.io import real_path
+        from edgesharp.edge.imaging.io import real_path
 
         real = real_path(path)
         if real in self.protected:
@@ -84,7 +84,7 @@ def guard_outputs(sinks: Iterable[Sink], inputs: Iterable[str | os.PathLike],
                   extra: Iterable[tuple[str, str | os.PathLike]] = ()) -> None:
     """The output rule before a run: refuse (`UsageError`) sinks or `extra` (what, path) outputs that would
     replace an input, write one file twice or write a file over a folder; then tell each sink the inputs."""
-    from edge.imaging.io import check_outputs
+    from edgesharp.edge.imaging.io import check_outputs
 
     sinks, inputs = list(sinks), [Path(p) for p in inputs]
     outputs = [("output", path) for sink in sinks for path in sink.planned_outputs(inputs)]
@@ -158,7 +158,7 @@ def display_problem() -> str | None:
 
 class PreviewSink(Sink):
     """A window with before/after side by side (or a split slider), an FPS and strength overlay, and keys:
-    those of `edge.controls` (`+`/`-` strength, `b` bypass) acting on `controls` (the pipeline: every sink
+    those of `edgesharp.edge.controls` (`+`/`-` strength, `b` bypass) acting on `controls` (the pipeline: every sink
     receives the change), `s` side by side / split, `q`/Esc quit.
 
     OpenCV's HighGUI must be driven from the main thread on macOS (and from one thread everywhere): a pipeline
@@ -321,7 +321,7 @@ class VirtualCameraSink(Sink):
         self._module()
 
     def _module(self):
-        from edge.extras import require
+        from edgesharp.edge.extras import require
 
         pyvirtualcam = require("pyvirtualcam", "--sink vcam")
         if self.backend and self.backend not in pyvirtualcam.camera.BACKENDS:
@@ -379,7 +379,7 @@ class VideoFileSink(Sink):
         return [self.path]
 
     def open(self, width: int, height: int, fps: float) -> None:
-        from edge.imaging.io import discard, make_folder, temporary_beside
+        from edgesharp.edge.imaging.io import discard, make_folder, temporary_beside
 
         fps = check_fps(self.fps or fps, f"{self.path}: frame rate")
         if width < 1 or height < 1:
@@ -418,7 +418,7 @@ class VideoFileSink(Sink):
         self.frames += 1
 
     def close(self) -> None:
-        from edge.imaging.io import discard, publish
+        from edgesharp.edge.imaging.io import discard, publish
 
         if self._writer is None:
             return
@@ -443,7 +443,7 @@ class VideoFileSink(Sink):
         log.info("wrote %s (%d frames)", self.path, self.frames)
 
     def abort(self) -> None:
-        from edge.imaging.io import discard
+        from edgesharp.edge.imaging.io import discard
 
         if self._writer is None:
             return
@@ -459,7 +459,7 @@ class ImageFolderSink(Sink):
 
     def __init__(self, folder: str | Path, ext: str = ".png"):
         super().__init__()
-        from edge.imaging.io import IMAGE_EXTENSIONS
+        from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS
 
         self.folder = Path(folder)
         self.ext = ext if ext.startswith(".") else f".{ext}"
@@ -470,17 +470,17 @@ class ImageFolderSink(Sink):
 
     def planned_outputs(self, inputs: Sequence[Path]) -> list[Path]:
         """Image inputs keep their stem: each is written as STEM.EXT here (other frames as frame_NNNNNN)."""
-        from edge.imaging.io import IMAGE_EXTENSIONS
+        from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS
 
         return [self.folder / f"{p.stem}{self.ext}" for p in inputs if p.suffix.lower() in IMAGE_EXTENSIONS]
 
     def open(self, width: int, height: int, fps: float) -> None:
-        from edge.imaging.io import make_folder
+        from edgesharp.edge.imaging.io import make_folder
 
         make_folder(self.folder)
 
     def write(self, original, output, name, index) -> None:
-        from edge.imaging.io import write_image
+        from edgesharp.edge.imaging.io import write_image
 
         stem = name or f"frame_{index:06d}"
         if stem in self._used:
@@ -523,7 +523,7 @@ class CompareSink(Sink):
         self.frames += 1
 
     def close(self) -> None:
-        from edge.imaging.io import write_image
+        from edgesharp.edge.imaging.io import write_image
 
         self._video.close()
         if self._last is not None:
@@ -553,7 +553,7 @@ def open_sink(spec: str, fps: float | None = None) -> Sink:
     suffix = path.suffix.lower()
     if suffix in VIDEO_CODECS:
         return VideoFileSink(path, fps=fps)
-    from edge.imaging.io import IMAGE_EXTENSIONS
+    from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS
 
     if suffix in IMAGE_EXTENSIONS:
         raise EdgesharpError(f"--sink {spec}: a stream needs a video file or folder:DIR, not one image file")

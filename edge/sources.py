@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError, UsageError
+from edgesharp.edge.errors import EdgesharpError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -366,12 +366,12 @@ class ImageFolderSource(Source):
         self._next = 0
 
     def input_files(self) -> list[Path]:
-        from edge.imaging.io import list_images
+        from edgesharp.edge.imaging.io import list_images
 
         return self._paths or (list_images(self.folder) if self.folder.is_dir() else [])
 
     def open(self) -> None:
-        from edge.imaging.io import list_images
+        from edgesharp.edge.imaging.io import list_images
 
         self._paths = list_images(self.folder)
         if not self._paths:
@@ -379,8 +379,8 @@ class ImageFolderSource(Source):
         self.total = len(self._paths)
 
     def _read(self) -> SourceFrame | None:
-        from edge.errors import ImageReadError
-        from edge.imaging.io import read_image
+        from edgesharp.edge.errors import ImageReadError
+        from edgesharp.edge.imaging.io import read_image
 
         while self._next < len(self._paths):
             path = self._paths[self._next]
@@ -490,7 +490,7 @@ class SyntheticSource(Source):
         return self._scene.render(index, self.fps)
 
     def _read(self) -> SourceFrame | None:
-        from edge.imaging.degrade import bicubic_blur
+        from edgesharp.edge.imaging.degrade import bicubic_blur
 
         if self.live and not self._wait_for_frame(self._index):
             return None
@@ -557,7 +557,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
     if path.is_dir():
         return ImageFolderSource(path, size, fps)
     if path.is_file():
-        from edge.imaging.io import IMAGE_EXTENSIONS
+        from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS
 
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             raise EdgesharpError(f"--source {spec}: a single image is not a stream; use 'edgesharp enhance {spec} OUT'")

@@ -159,7 +159,7 @@ class RunStats:
                 f"dropped {s['frames_dropped']}  cpu {s['cpu_percent']:.0f}%  rss {s['rss_mb']:.0f} MB")
 
     def write_json(self, path: str | Path) -> Path:
-        from edge.imaging.io import atomic_write_bytes
+        from edgesharp.edge.imaging.io import atomic_write_bytes
 
         path = Path(path)
         atomic_write_bytes(path, (json.dumps(self.snapshot(), indent=2) + "\n").encode())

@@ -1,16 +1,16 @@
-"""`python -m train ...` and `torchrun --nproc_per_node N -m train CONFIG.yaml`: the same as `edgesharp train`."""
+"""`python -m edgesharp.train ...` and `torchrun --nproc_per_node N -m edgesharp.train CONFIG.yaml`: the same as `edgesharp train`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from edge.cli import call_handler, configure_logging
-from train import cli
+from edgesharp.edge.cli import call_handler, configure_logging
+from edgesharp.train import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m edgesharp.train", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("-q", "--quiet", action="store_true")
     cli.register(parser)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.imaging.samples import package_photographs
+from edgesharp.edge.imaging.samples import package_photographs
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def generate(kind: str, seed: int, width: int = 512, height: int = 384) -> np.nd
 def ensure_builtin(split: str = "train", count: int = 200, root: str | os.PathLike | None = None) -> Path:
     """Write the builtin images for `split` (train: photographs + `count` generated; val: `count`
     generated with seeds unseen in training) once; returns the folder."""
-    from edge.imaging.io import write_image
+    from edgesharp.edge.imaging.io import write_image
 
     folder = Path(root) if root else cache_root() / f"{split}-{count}"
     done = folder / ".complete"

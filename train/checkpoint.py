@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.errors import EdgesharpError
-from train import models
-from train.models.expand import collapse
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.train import models
+from edgesharp.train.models.expand import collapse
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: bool =
 def load_student(path: str | os.PathLike, use_ema: bool = True) -> tuple[nn.Module, dict]:
     """Rebuild the student saved in `path`; EMA weights when present and `use_ema`. Returns (model.eval(), info).
 
-    A student trained with expanded convolutions comes back collapsed (`train.models.expand`): the plain
+    A student trained with expanded convolutions comes back collapsed (`edgesharp.train.models.expand`): the plain
     architecture computing the same function, which is what export and inference use."""
     ckpt = read_checkpoint(path)
     try:

@@ -23,7 +23,7 @@ examples:
   edgesharp train train/configs/seed.yaml --set out_dir=runs/seed
   edgesharp train train/configs/finetune-cpu.yaml --set data.sources.0.path=~/photos --set init_from=best.pt
   edgesharp train runs/seed/config.yaml --resume
-  torchrun --nproc_per_node 4 -m train train/configs/seed.yaml     # DistributedDataParallel
+  torchrun --nproc_per_node 4 -m edgesharp.train train/configs/seed.yaml     # DistributedDataParallel
   edgesharp train prepare data/DIV2K_train_HR --out data/patches
   edgesharp train cache-teacher --teacher Restormer_motion_deblurring.pth --inputs data/pairs --out data/teacher
   edgesharp train slim runs/gpu-teacher/last.pt --out teacher.pt --half      # weights only, to copy or ship
@@ -91,7 +91,7 @@ def _slim_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     require("torch", "edgesharp train")
     require("yaml", "edgesharp train")
@@ -101,13 +101,13 @@ def main(args: argparse.Namespace) -> int:
         return _cache_teacher(_cache_parser().parse_args(args.rest))
     if args.target == "slim":
         a = _slim_parser().parse_args(args.rest)
-        from train.checkpoint import slim_checkpoint
+        from edgesharp.train.checkpoint import slim_checkpoint
 
         out = slim_checkpoint(a.checkpoint, a.out, a.half)
         print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
         return 0
     if args.target == "archs":
-        from train.models.__main__ import main as list_archs
+        from edgesharp.train.models.__main__ import main as list_archs
 
         return list_archs()
     run = _run_parser().parse_args([args.target, *args.rest])
@@ -119,11 +119,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _train(config: str, resume: bool, overrides: list[str], stop_at_step: int | None) -> int:
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     require("tqdm", "edgesharp train")
-    from train.config import load_config
-    from train.loop import train
+    from edgesharp.train.config import load_config
+    from edgesharp.train.loop import train
 
     cfg = load_config(config, overrides)
     result = train(cfg, resume=resume, stop_at_step=stop_at_step)
@@ -134,7 +134,7 @@ def _train(config: str, resume: bool, overrides: list[str], stop_at_step: int | 
 
 
 def _prepare(a: argparse.Namespace) -> int:
-    from train.data import prepare_patches
+    from edgesharp.train.data import prepare_patches
 
     stats = prepare_patches(a.inputs, a.out, a.size, a.degrade, a.seed, progress=sys.stderr.isatty())
     print(f"{stats['patches']} patches from {stats['images']} images in {a.out} "
@@ -144,11 +144,11 @@ def _prepare(a: argparse.Namespace) -> int:
 
 
 def _cache_teacher(a: argparse.Namespace) -> int:
-    from edge.extras import require
+    from edgesharp.edge.extras import require
 
     require("spandrel", "edgesharp train cache-teacher")
-    from train.distributed import pick_device
-    from train.teachers import SpandrelTeacher, StudentTeacher, cache_teacher_outputs
+    from edgesharp.train.distributed import pick_device
+    from edgesharp.train.teachers import SpandrelTeacher, StudentTeacher, cache_teacher_outputs
 
     device = pick_device(a.device)
     kind = a.kind or ("student" if _is_edgesharp_checkpoint(a.teacher) else "spandrel")
@@ -164,7 +164,7 @@ def _cache_teacher(a: argparse.Namespace) -> int:
 def _is_edgesharp_checkpoint(path: str) -> bool:
     import torch
 
-    from train.checkpoint import FORMAT
+    from edgesharp.train.checkpoint import FORMAT
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 
 class ConfigError(EdgesharpError):
@@ -34,7 +34,7 @@ class DataSource:
     """One training source. kind: folder (sharp images, degraded on the fly), gopro (*/blur + */sharp),
     realblur (list file of `gt blur` lines, paths relative to `root`), builtin (offline photos and
     generated video-call content). `content` narrows a builtin source to `photos` or `generated`, so two
-    builtin sources with their own weights set the mix. `split` (train or val: `edge.imaging.splits`) keeps
+    builtin sources with their own weights set the mix. `split` (train or val: `edgesharp.edge.imaging.splits`) keeps
     one part of a folder or builtin source; `downscale` area-downscales each image of it once, as it is read."""
 
     kind: str = "builtin"
@@ -261,7 +261,7 @@ def apply_override(cfg: TrainConfig, text: str) -> None:
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Checks across fields that types alone cannot express."""
-    from edge.imaging.degrade import LEVELS, SUBSETS
+    from edgesharp.edge.imaging.degrade import LEVELS, SUBSETS
 
     if not cfg.phases:
         raise ConfigError("phases: at least one phase is required")
@@ -394,7 +394,7 @@ def save_config(cfg: TrainConfig, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML (atomically)."""
     import yaml
 
-    from edge.imaging.io import atomic_write_bytes
+    from edgesharp.edge.imaging.io import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())

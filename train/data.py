@@ -1,15 +1,15 @@
 """Training data: sharp images degraded on the fly, paired blur/sharp sets, cached teacher outputs.
 
-Sources (`train.config.DataSource`):
+Sources (`edgesharp.train.config.DataSource`):
 - `folder`: sharp images (searched recursively), degraded per sample with the protocol's training
-  subsets (`edge.imaging.degrade.degrade_pair`) chosen from the current phase; `split` keeps the train or
-  validation part of the folder (`edge.imaging.splits`), `downscale` area-downscales each image once, as
+  subsets (`edgesharp.edge.imaging.degrade.degrade_pair`) chosen from the current phase; `split` keeps the train or
+  validation part of the folder (`edgesharp.edge.imaging.splits`), `downscale` area-downscales each image once, as
   it is read (photos softer than their pixel grid are used at 2);
 - `gopro`: every `blur/` folder under the root with its sibling `sharp/` (GoPro layout; also what
   `edgesharp train prepare --degrade` writes);
 - `realblur`: a RealBlur list file of `gt_path blur_path` lines, paths relative to `root`
   (default: the list file's folder);
-- `builtin`: offline photographs and generated video-call content (`train.builtin`).
+- `builtin`: offline photographs and generated video-call content (`edgesharp.train.builtin`).
 
 Each sample is random-cropped, flipped and rotated by 90 degrees; its randomness comes from
 `numpy.random.default_rng([seed, epoch, index])`, so a run is reproducible whatever the number of
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from edge.errors import EdgesharpError, ImageReadError
-from edge.imaging.degrade import degrade_pair
-from edge.imaging.io import IMAGE_EXTENSIONS, read_image, write_image
+from edgesharp.edge.errors import EdgesharpError, ImageReadError
+from edgesharp.edge.imaging.degrade import degrade_pair
+from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS, read_image, write_image
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class DegradedImages(Dataset):
         self.cache = [self.read(i) for i in range(len(self.files))] if preload else None
 
     def read(self, index: int) -> np.ndarray:
-        from edge.imaging.splits import downscale
+        from edgesharp.edge.imaging.splits import downscale
 
         return downscale(read_image(self.files[index]), self.downscale)
 
@@ -276,7 +276,7 @@ class MixedDataset(Dataset):
 
 def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDataset:
     """The training dataset of a `TrainConfig` (cached teacher outputs need paired sources)."""
-    from train.builtin import ensure_builtin
+    from edgesharp.train.builtin import ensure_builtin
 
     d = cfg.data
     sources: list[Dataset] = []
@@ -288,7 +288,7 @@ def build_dataset(cfg, teacher_dir: str | os.PathLike | None = None) -> MixedDat
             folder = ensure_builtin("train", d.builtin_count) if src.kind == "builtin" else src.path
             files = find_images(folder)
             if src.split:
-                from edge.imaging.splits import split_of
+                from edgesharp.edge.imaging.splits import split_of
 
                 files = [f for f in files if split_of(f.name) == src.split]
             if src.kind == "builtin" and src.content != "all":

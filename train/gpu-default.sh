@@ -4,7 +4,7 @@
 # OUT: where the slim checkpoints, training logs and console.log go; DATA: a folder of train/ and val/
 # photos already at the size they are used (train_photos split by edge.imaging.splits and downscaled x2);
 # GENERATED: generated video-call content (train.builtin); INIT: the student to continue (the shipped one's
-# checkpoint, python -m calibrate.recover). The teacher (gpu-teacher.yaml) trains for TEACHER_S seconds,
+# checkpoint, python -m edgesharp.calibrate.recover). The teacher (gpu-teacher.yaml) trains for TEACHER_S seconds,
 # then two students (gpu-student.yaml, with and without webcam frames in the final phase) share the GPU
 # until DEADLINE_S seconds after the start, less a margin to write the results. Choose between the students
 # on the validation split, on a CPU. Nothing here needs a GPU: on a CPU it runs, slowly, the same way.
@@ -20,17 +20,17 @@ extra=("${@:7}")
 log() { echo "[$(date +%T) +${SECONDS}s] $*"; }
 
 log "teacher: ${TEACHER_S}s"
-$PY -m train train/configs/gpu-teacher.yaml "${common[@]}" --set "out_dir=$RUNS/teacher" \
+$PY -m edgesharp.train train/configs/gpu-teacher.yaml "${common[@]}" --set "out_dir=$RUNS/teacher" \
     --set "time_budget_s=$TEACHER_S" "${extra[@]}"
 cp "$RUNS/teacher/log.jsonl" "$OUT/teacher.jsonl"
-$PY -m train slim "$RUNS/teacher/last.pt" --out "$OUT/teacher.pt" --half
+$PY -m edgesharp.train slim "$RUNS/teacher/last.pt" --out "$OUT/teacher.pt" --half
 
 student_s=$((DEADLINE_S - SECONDS - 45))
 student_s=$((student_s < 60 ? 60 : student_s))
 log "students: ${student_s}s each, side by side"
 student() {  # NAME, then overrides
     local name=$1; shift
-    $PY -m train train/configs/gpu-student.yaml "${common[@]}" --set "out_dir=$RUNS/$name" \
+    $PY -m edgesharp.train train/configs/gpu-student.yaml "${common[@]}" --set "out_dir=$RUNS/$name" \
         --set "teacher.path=$RUNS/teacher/last.pt" --set "init_from=$INIT" --set "time_budget_s=$student_s" \
         "$@" "${extra[@]}" 2>&1 | sed "s/^/[$name] /"
 }
@@ -44,7 +44,7 @@ wait $clean || status=$?
 for name in student-webcam student-clean; do
     if [ -f "$RUNS/$name/last.pt" ]; then
         cp "$RUNS/$name/log.jsonl" "$OUT/$name.jsonl"
-        $PY -m train slim "$RUNS/$name/last.pt" --out "$OUT/$name.pt"
+        $PY -m edgesharp.train slim "$RUNS/$name/last.pt" --out "$OUT/$name.pt"
     fi
 done
 log "done (status $status)"

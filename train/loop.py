@@ -25,14 +25,21 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from edge.errors import EdgesharpError
-from train import checkpoint, models
-from train.config import TrainConfig, save_config, to_dict
-from train.data import ResumableSampler, batches_per_epoch, build_dataset, collate, find_images, worker_init
-from train.distributed import Dist, all_reduce_mean, barrier, setup, teardown
-from train.losses import RestorationLoss, distillation_loss
-from train.schedule import EMA, WarmupCosine, phase_at
-from train.teachers import CachedTeacher, build_teacher
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.train import checkpoint, models
+from edgesharp.train.config import TrainConfig, save_config, to_dict
+from edgesharp.train.data import (
+    ResumableSampler,
+    batches_per_epoch,
+    build_dataset,
+    collate,
+    find_images,
+    worker_init,
+)
+from edgesharp.train.distributed import Dist, all_reduce_mean, barrier, setup, teardown
+from edgesharp.train.losses import RestorationLoss, distillation_loss
+from edgesharp.train.schedule import EMA, WarmupCosine, phase_at
+from edgesharp.train.teachers import CachedTeacher, build_teacher
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +61,10 @@ class Validator:
     """DESIGN.md SSIM/PSNR of the model on a held-out folder at the configured blur levels."""
 
     def __init__(self, cfg: TrainConfig, multiple: int):
-        from edge.imaging.degrade import degrade_level
-        from edge.imaging.io import read_image
-        from edge.imaging.splits import downscale, split_of
-        from train.builtin import ensure_builtin
+        from edgesharp.edge.imaging.degrade import degrade_level
+        from edgesharp.edge.imaging.io import read_image
+        from edgesharp.edge.imaging.splits import downscale, split_of
+        from edgesharp.train.builtin import ensure_builtin
 
         v = cfg.validation
         folder = ensure_builtin("val", max(1, v.max_images)) if v.source == "builtin" else Path(v.source)
@@ -78,7 +85,7 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, device: torch.device) -> dict:
-        from edge.imaging.metrics import psnr, ssim
+        from edgesharp.edge.imaging.metrics import psnr, ssim
 
         was, tuned = model.training, torch.backends.cudnn.benchmark
         model.eval()
@@ -321,7 +328,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
     result.step, result.best_ssim = step, best
     if d.main and step >= total and log_path.exists():
         try:
-            from train.curves import plot_curves
+            from edgesharp.train.curves import plot_curves
 
             plot_curves(log_path, out / "curves.png")
         except ImportError:

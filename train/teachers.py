@@ -4,7 +4,7 @@
   detect: official Restormer and NAFNet releases and the rest. Loaded without running pickled code
   (`torch.load(weights_only=True)` or safetensors), inference tiled with overlap for large inputs.
 - `StudentTeacher`: an edgesharp student checkpoint (a bigger student teaching a smaller one).
-- `CachedTeacher`: a folder of precomputed outputs, `<key>.png` per input (`train.data.pair_key`),
+- `CachedTeacher`: a folder of precomputed outputs, `<key>.png` per input (`edgesharp.train.data.pair_key`),
   as `edgesharp train cache-teacher` writes it. During training the dataset crops them jointly with
   the inputs; calling the teacher returns the full stored images for `keys`.
 
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.errors import EdgesharpError
-from edge.imaging.io import read_image, write_image
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import read_image, write_image
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class SpandrelTeacher(Teacher):
 
 class StudentTeacher(Teacher):
     def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", tile: int = 512, overlap: int = 32):
-        from train.checkpoint import load_student
+        from edgesharp.train.checkpoint import load_student
 
         self.model, info = load_student(path)
         self.model.to(device)
@@ -222,10 +222,10 @@ def cache_teacher_outputs(teacher: Teacher, inputs: str | os.PathLike, out_dir: 
                           progress: bool = True) -> dict:
     """Run `teacher` once over every input image and write `<key>.png` to `out_dir`; resumable.
 
-    `inputs` is a GoPro-layout folder (its `blur/` images, keys as `train.data.pair_key`), a RealBlur
+    `inputs` is a GoPro-layout folder (its `blur/` images, keys as `edgesharp.train.data.pair_key`), a RealBlur
     list file, or a plain folder of degraded images (keys = stems). Existing outputs are skipped.
     """
-    from train.data import find_images, gopro_pairs, realblur_pairs
+    from edgesharp.train.data import find_images, gopro_pairs, realblur_pairs
 
     inputs, out = Path(inputs), Path(out_dir)
     if inputs.is_file():

@@ -1,9 +1,9 @@
 """Inference backends behind one interface (`InferenceBackend`): OpenVINO (default) and ONNX Runtime.
 
 `open_backend(bundle, "openvino", "auto", ...)` resolves `auto` to the precision that is correct and fastest on
-this CPU's kernel class (`edge.backends.precision_choice`), picks the bundle's file for the backend and precision
+this CPU's kernel class (`edgesharp.edge.backends.precision_choice`), picks the bundle's file for the backend and precision
 (falling back, with a warning, to the nearest precision the bundle has), builds the backend and runs the bundle's
-self-check frame through it (`edge.backends.self_check`): a chosen precision that does not reproduce FP32 there
+self-check frame through it (`edgesharp.edge.backends.self_check`): a chosen precision that does not reproduce FP32 there
 is replaced by the next one, with one warning; a forced one is kept, with the warning.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from edge.backends.base import InferenceBackend, InferenceError, pad_to_multiple
-from edge.errors import EdgesharpError
+from edgesharp.edge.backends.base import InferenceBackend, InferenceError, pad_to_multiple
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def openvino_precision_config(precision: str) -> dict[str, str]:
     fp32 asks for f32 execution. fp16 and int8 IRs keep the device's fastest default, except under an
     instruction-set cap without bf16/fp16 (`ONEDNN_MAX_CPU_ISA=AVX2`), where f32 is what such a CPU runs.
     """
-    from edge.backends.openvino_core import NO_REDUCED_FLOAT_ISAS, isa_cap
+    from edgesharp.edge.backends.openvino_core import NO_REDUCED_FLOAT_ISAS, isa_cap
 
     f32 = precision == "fp32" or isa_cap() in NO_REDUCED_FLOAT_ISAS
     return {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {}
@@ -63,7 +63,7 @@ def openvino_precision_config(precision: str) -> dict[str, str]:
 
 def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_check: bool = True,
                  **options: Any) -> InferenceBackend:
-    """Build a backend for a loaded `edge.bundle.Bundle`; `options` go to the backend's constructor.
+    """Build a backend for a loaded `edgesharp.edge.bundle.Bundle`; `options` go to the backend's constructor.
 
     The backend's `precision`, `precision_requested`, `precision_reason` and `self_check` attributes say what was
     chosen and why (`describe()` includes them)."""
@@ -71,7 +71,7 @@ def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_
         raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     requested, reason, cpu_class = precision, None, None
     if precision == AUTO:
-        from edge.backends.precision_choice import choose
+        from edgesharp.edge.backends.precision_choice import choose
 
         choice = choose(bundle, backend)
         precision, reason, cpu_class = choice.precision, choice.reason, choice.cpu_class
@@ -117,7 +117,7 @@ def _serves(bundle, backend: str, precision: str) -> bool:
 def _self_check(instance: InferenceBackend, bundle, precision: str) -> dict | None:
     import time
 
-    from edge.backends.self_check import passes
+    from edgesharp.edge.backends.self_check import passes
 
     t0 = time.perf_counter()
     ok, error, tolerance = passes(instance, bundle)
@@ -132,14 +132,14 @@ def _build(bundle, backend: str, precision: str, options: dict) -> InferenceBack
     file_precision = select_precision(bundle, backend, precision)
     path = bundle.model_path(backend, file_precision)
     if backend == "openvino":
-        from edge.backends.openvino_backend import OpenVINOBackend
+        from edgesharp.edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
         hint = openvino_precision_config("fp32" if precision == "fp32" else file_precision)
         ov_options["config"] = {**hint, **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:
-        from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+        from edgesharp.edge.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         allowed = ("requests", "threads", "providers")
         ignored = sorted(k for k, v in options.items() if k not in allowed and v is not None)

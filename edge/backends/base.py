@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 # callback(tag, output_frame_or_None, error_or_None)
 ResultCallback = Callable[[Any, "np.ndarray | None", "BaseException | None"], None]
@@ -32,7 +32,7 @@ class InferenceError(EdgesharpError):
 # take tens of GB, so a mistaken input (a scan, a panorama) would swap the machine instead of failing.
 MAX_PIXELS = 64_000_000
 # Frames in flight a user may ask for (--requests): each holds its input and output buffers, and far more requests
-# than streams only queue (a typo of --requests 1000 allocated 1000 of them). `edge.commands.run` repeats it.
+# than streams only queue (a typo of --requests 1000 allocated 1000 of them). `edgesharp.edge.commands.run` repeats it.
 MAX_REQUESTS = 64
 
 

@@ -1,7 +1,7 @@
 """CPU kernel classes: which family of oneDNN kernels OpenVINO's CPU plugin will run a model with here.
 
 A model that is right on one class can be wrong on another: without VNNI, INT8 convolutions add pairs of
-products in 16 bits with saturation (`calibrate.overflow`); with AVX512_BF16 or AMX, OpenVINO runs float
+products in 16 bits with saturation (`edgesharp.calibrate.overflow`); with AVX512_BF16 or AMX, OpenVINO runs float
 layers in bfloat16 by default. `edgesharp calibrate` scores a bundle under every class it can run here and
 records the result per class in the manifest; `detect()` tells the runtime which class this CPU is.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
-from edge.backends.openvino_core import cpuinfo, isa_cap
+from edgesharp.edge.backends.openvino_core import cpuinfo, isa_cap
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.backends.base import InferenceBackend, check_bgr_frame, pad_to_multiple
-from edge.errors import EdgesharpError
-from edge.extras import require
+from edgesharp.edge.backends.base import InferenceBackend, check_bgr_frame, pad_to_multiple
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.extras import require
 
 log = logging.getLogger(__name__)
 

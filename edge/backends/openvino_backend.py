@@ -7,7 +7,7 @@ needs the GIL there, while releasing a compiled model joins those threads with t
 the last reference: that race hung a benchmark run in `close()`. Waiting in a Python thread
 (`InferRequest.wait` releases the GIL) keeps every OpenVINO thread free of Python.
 
-The Core is the process's one (`edge.backends.openvino_core.shared_core`).
+The Core is the process's one (`edgesharp.edge.backends.openvino_core.shared_core`).
 
 `spare_requests` adds requests beyond OpenVINO's optimal number (one per stream): with a live camera a stream
 that finishes finds the next request already holding a frame instead of waiting for the camera's next tick.
@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.backends.base import MAX_REQUESTS, InferenceBackend, check_bgr_frame, pad_to_multiple
-from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError, UsageError
+from edgesharp.edge.backends.base import MAX_REQUESTS, InferenceBackend, check_bgr_frame, pad_to_multiple
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.errors import EdgesharpError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class OpenVINOBackend(InferenceBackend):
 
     def warmup(self, width: int, height: int) -> None:
         """Compile for a frame size ahead of the first frame (so the first frame's latency is not compile time)."""
-        from edge.backends.base import padded_size
+        from edgesharp.edge.backends.base import padded_size
 
         with self._lock:
             self._entry_for(*padded_size(height, width, self.size_multiple))

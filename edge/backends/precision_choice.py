@@ -1,6 +1,6 @@
 """`--precision auto`: the precision that is correct and fastest on this CPU's kernel class, with the reason.
 
-`edgesharp calibrate` records in the bundle, per CPU kernel class it could run (`calibrate.classes`), which
+`edgesharp calibrate` records in the bundle, per CPU kernel class it could run (`edgesharp.calibrate.classes`), which
 precisions passed the guard there and which of them `auto` takes (the fastest). On a class that was checked,
 that is the answer. On one that was not, the answer of a checked class that computes the same way (the same
 INT8 accumulation, the same float precision) stands in; failing that, the exact float model. A bundle made
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.backends.cpu_classes import BY_NAME, Detected, detect
+from edgesharp.edge.backends.cpu_classes import BY_NAME, Detected, detect
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
 

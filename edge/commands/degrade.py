@@ -32,9 +32,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def degrade_folder(input_dir: Path, output_dir: Path, level: str | None, subset: int | None, seed: int) -> dict:
     """Write degraded PNGs and `degradation.json`; unreadable inputs are skipped and listed."""
-    from edge.errors import EdgesharpError, ImageReadError
-    from edge.imaging.degrade import degrade_level, degrade_subset, level_rng
-    from edge.imaging.io import list_images, read_image, write_image
+    from edgesharp.edge.errors import EdgesharpError, ImageReadError
+    from edgesharp.edge.imaging.degrade import degrade_level, degrade_subset, level_rng
+    from edgesharp.edge.imaging.io import list_images, read_image, write_image
 
     images = list_images(input_dir)
     if not images:
@@ -65,7 +65,7 @@ def degrade_folder(input_dir: Path, output_dir: Path, level: str | None, subset:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.imaging.metrics import score_folders
+    from edgesharp.edge.imaging.metrics import score_folders
 
     if args.subset is not None:
         targets = [(None, args.output_dir)]

@@ -25,7 +25,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def describe(probe, fourcc: str | None) -> str:
     """One line: the camera, its default mode, and the distinct modes it delivers when asked."""
-    from edge.sources import PROBE_SIZES
+    from edgesharp.edge.sources import PROBE_SIZES
 
     sizes = ", ".join(f"{w}x{h}" for w, h in PROBE_SIZES)
     return (f"camera:{probe.device}  default {probe.default}; asked for {fourcc or 'its own format'} at {sizes}: "
@@ -33,7 +33,7 @@ def describe(probe, fourcc: str | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.sources import check_fourcc, probe_camera
+    from edgesharp.edge.sources import check_fourcc, probe_camera
 
     fourcc = check_fourcc(args.fourcc, "--fourcc")
     devices = [int(d) if d.isdigit() else d for d in args.devices] if args.devices else list(range(10))

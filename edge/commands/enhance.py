@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.commands.run import add_model_options
+from edgesharp.edge.commands.run import add_model_options
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _image_output(args: argparse.Namespace) -> Path:
     """The file an image input is written to: OUTPUT, or OUTPUT/STEM.EXT when OUTPUT is a folder."""
-    from edge.errors import EdgesharpError
-    from edge.imaging.io import IMAGE_EXTENSIONS
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS
 
     out = args.output
     if out.is_dir() or not out.suffix:
@@ -44,10 +44,10 @@ def _image_output(args: argparse.Namespace) -> Path:
 
 
 def _check_image_size(path: Path) -> None:
-    """Refuse an image over the pixel limit from its header, before decoding it (`edge.backends.base.MAX_PIXELS`)."""
+    """Refuse an image over the pixel limit from its header, before decoding it (`edgesharp.edge.backends.base.MAX_PIXELS`)."""
     from PIL import Image, UnidentifiedImageError
 
-    from edge.backends.base import check_pixel_count
+    from edgesharp.edge.backends.base import check_pixel_count
 
     Image.MAX_IMAGE_PIXELS = None  # the limit is ours, with our message; PIL's own warns or raises at its own
     try:
@@ -60,9 +60,9 @@ def _check_image_size(path: Path) -> None:
 
 def _folder_source(folder: Path):
     """The folder's images, each over the pixel limit skipped (named in a warning, counted) before it is decoded."""
-    from edge.errors import EdgesharpError
-    from edge.imaging.io import read_image
-    from edge.sources import ImageFolderSource, SourceFrame
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.imaging.io import read_image
+    from edgesharp.edge.sources import ImageFolderSource, SourceFrame
 
     class SizeCheckedFolderSource(ImageFolderSource):
         def _read(self) -> SourceFrame | None:
@@ -81,9 +81,9 @@ def _folder_source(folder: Path):
 
 
 def _enhance_image(args: argparse.Namespace, backend, out: Path) -> Path:
-    from edge.errors import EdgesharpError
-    from edge.imaging.io import read_image_alpha, write_image
-    from edge.pipeline import blend
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.imaging.io import read_image_alpha, write_image
+    from edgesharp.edge.pipeline import blend
 
     image, alpha = read_image_alpha(args.input, color="bgr")
     try:
@@ -95,11 +95,16 @@ def _enhance_image(args: argparse.Namespace, backend, out: Path) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.commands.run import check_model_options, open_backend_from_args, run_pipeline, stats_output
-    from edge.errors import EdgesharpError
-    from edge.imaging.io import IMAGE_EXTENSIONS, check_outputs
-    from edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, guard_outputs
-    from edge.sources import VIDEO_EXTENSIONS, VideoFileSource
+    from edgesharp.edge.commands.run import (
+        check_model_options,
+        open_backend_from_args,
+        run_pipeline,
+        stats_output,
+    )
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS, check_outputs
+    from edgesharp.edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, guard_outputs
+    from edgesharp.edge.sources import VIDEO_EXTENSIONS, VideoFileSource
 
     check_model_options(args)
     src = args.input

@@ -56,7 +56,7 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
 
 def check_model_options(args: argparse.Namespace) -> None:
     """Refuse (`UsageError`, exit 2) model option values that cannot work, before anything opens."""
-    from edge.errors import UsageError
+    from edgesharp.edge.errors import UsageError
 
     if not 0.0 <= args.strength <= 1.0:  # also refuses nan
         raise UsageError(f"--strength {args.strength}: must be between 0 and 1")
@@ -74,8 +74,8 @@ def check_model_options(args: argparse.Namespace) -> None:
 
 def open_backend_from_args(args: argparse.Namespace, live: bool = False):
     """(bundle, backend) for the parsed model options; a `live` source gets one OpenVINO request to spare."""
-    from edge.backends import open_backend
-    from edge.sharpener import load_model_bundle
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.sharpener import load_model_bundle
 
     check_model_options(args)
     bundle = load_model_bundle(args.model)
@@ -92,7 +92,7 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
 
 
 def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """--stats-json as an output of the run, for the output rule (`edge.sinks.guard_outputs`)."""
+    """--stats-json as an output of the run, for the output rule (`edgesharp.edge.sinks.guard_outputs`)."""
     stats_json = getattr(args, "stats_json", None)
     return [("--stats-json", stats_json)] if stats_json else []
 
@@ -101,8 +101,8 @@ def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: i
                  skip_failed_frames: bool = False) -> dict:
     """Run the pipeline with a status line per second on stderr (unless -q) and --stats-json if given.
     The summary adds `stop_reason` and `skipped` (frames skipped after a failed inference)."""
-    from edge.errors import EdgesharpError
-    from edge.pipeline import Pipeline
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.pipeline import Pipeline
 
     pipeline = Pipeline(source, backend, sinks, strength=args.strength, max_frames=max_frames,
                         skip_failed_frames=skip_failed_frames)
@@ -114,7 +114,7 @@ def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: i
         print(stats.status_line(total=total), file=sys.stderr, flush=True)
 
     if source.live and not any(hasattr(s, "pump") for s in sinks) and sys.stdin is not None and sys.stdin.isatty():
-        from edge.controls import HELP, start_terminal_keys
+        from edgesharp.edge.controls import HELP, start_terminal_keys
 
         start_terminal_keys(pipeline, sys.stdin)  # a vcam or file run from a terminal: the preview's keys, + Enter
         print(f"{HELP} (then Enter)", file=sys.stderr, flush=True)
@@ -159,9 +159,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.errors import UsageError
-    from edge.sinks import guard_outputs, open_sink
-    from edge.sources import CameraSource, check_fps, open_source, parse_size
+    from edgesharp.edge.errors import UsageError
+    from edgesharp.edge.sinks import guard_outputs, open_sink
+    from edgesharp.edge.sources import CameraSource, check_fps, open_source, parse_size
 
     # refused before anything opens: an infinite rate hangs OpenCV's video writer
     check_model_options(args)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from edge.imaging.io import check_frame
+from edgesharp.edge.imaging.io import check_frame
 
 
 @dataclass(frozen=True)

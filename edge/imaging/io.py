@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
+from edgesharp.edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _COLORS = ("rgb", "bgr")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import EdgesharpError
-from edge.extras import require
-from edge.imaging.io import check_frame, list_images, read_image
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.extras import require
+from edgesharp.edge.imaging.io import check_frame, list_images, read_image
 
 
 def _pair(gt: np.ndarray, out: np.ndarray) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgesharpError
-from edge.imaging.io import list_images
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import list_images
 
 SPLITS = ("train", "val")
 VAL_MODULUS = 10

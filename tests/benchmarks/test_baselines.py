@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import baselines
-from benchmarks.images import load_sharp_images, package_image_paths
-from edge.errors import EdgesharpError
-from edge.imaging.degrade import degrade_level
-from edge.imaging.metrics import ssim
+from edgesharp.benchmarks import baselines
+from edgesharp.benchmarks.images import load_sharp_images, package_image_paths
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.degrade import degrade_level
+from edgesharp.edge.imaging.metrics import ssim
 
 
 def test_package_images_are_found_and_cropped():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from benchmarks import report
-from edge.cli import main
+from edgesharp.benchmarks import report
+from edgesharp.edge.cli import main
 
 
 def test_bench_all_quick_writes_a_complete_report(tiny_bundle, tmp_path, capsys):

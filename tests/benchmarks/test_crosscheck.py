@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import crosscheck
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import crosscheck
+from edgesharp.edge.errors import EdgesharpError
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from benchmarks import fps, timing
+from edgesharp.benchmarks import fps, timing
 
 
 def test_sync_timing_counts_calls_and_reports_latency():
@@ -86,9 +86,9 @@ def test_pytorch_rows_come_from_the_checkpoint(tmp_path):
     import pytest
 
     pytest.importorskip("torch", reason="PyTorch eager rows need torch")
-    from benchmarks import report
-    from train import models
-    from train.checkpoint import save_checkpoint
+    from edgesharp.benchmarks import report
+    from edgesharp.train import models
+    from edgesharp.train.checkpoint import save_checkpoint
 
     ckpt = save_checkpoint(tmp_path / "s.pt", models.create("nafnet-test"))
     cfg = fps.FpsConfig(models=[], checkpoints=[ckpt], sizes=[(40, 30)], schedule=timing.Schedule(1, 2, 0.05, 2))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import layers
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import layers
+from edgesharp.edge.errors import EdgesharpError
 
 
 def test_spec_overrides_are_typed_and_checked():

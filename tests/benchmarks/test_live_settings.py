@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import live_settings
+from edgesharp.benchmarks import live_settings
 
 
 def test_each_setting_runs_the_pipeline_with_its_requests(tiny_bundle, tmp_path, capsys):

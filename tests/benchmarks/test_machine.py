@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import machine
+from edgesharp.benchmarks import machine
 
 
 def test_collect_describes_this_machine():
@@ -56,7 +56,7 @@ def test_an_isa_cap_describes_the_capped_cpu_class(monkeypatch):
 def test_an_isa_cap_refuses_an_unknown_class_and_a_conflicting_cap(monkeypatch):
     import pytest
 
-    from edge.errors import EdgesharpError
+    from edgesharp.edge.errors import EdgesharpError
 
     with pytest.raises(EdgesharpError, match="unknown ISA cap 'sse'; choose one of avx2"):
         machine.apply_isa_cap("sse")
@@ -74,8 +74,8 @@ def test_openvino_under_the_avx2_cap_compiles_no_avx512_convolution(tmp_path):
     import pytest
 
     pytest.importorskip("torch", reason="the test network is exported from torch (edgesharp[train])")
-    from calibrate.export import export_onnx
-    from train import models
+    from edgesharp.calibrate.export import export_onnx
+    from edgesharp.train import models
 
     onnx_path = export_onnx(models.create("nafnet-test").eval(), tmp_path / "m.onnx")
     code = (

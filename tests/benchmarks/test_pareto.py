@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks import pareto
-from benchmarks.report import FORMAT
+from edgesharp.benchmarks import pareto
+from edgesharp.benchmarks.report import FORMAT
 
 LEVELS = ("heavy", "medium", "low")
 
@@ -81,7 +81,7 @@ def test_a_run_without_scored_students_is_refused(tmp_path, capsys):
 
 
 def test_without_out_the_study_is_stored_beside_the_runs_under_the_machine_slug(results_file, tmp_path, monkeypatch):
-    from benchmarks import readme_tables
+    from edgesharp.benchmarks import readme_tables
 
     monkeypatch.setattr(readme_tables, "RESULTS_ROOT", tmp_path / "results")
     assert pareto.main([str(results_file), "--no-chart"]) == 2  # the run names no machine slug: refused

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import baselines, quality
-from benchmarks.images import load_pairs, load_sharp_images
-from edge.errors import EdgesharpError
-from edge.imaging.io import read_image, write_image
+from edgesharp.benchmarks import baselines, quality
+from edgesharp.benchmarks.images import load_pairs, load_sharp_images
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import read_image, write_image
 
 
 def test_baseline_rows_on_package_images(tmp_path):
@@ -35,7 +35,7 @@ def test_baseline_rows_on_package_images(tmp_path):
 
 
 def test_real_pairs_are_scored_against_their_sharp_frame(tmp_path, test_image):
-    from benchmarks.baselines import unsharp_mask
+    from edgesharp.benchmarks.baselines import unsharp_mask
 
     blurred = unsharp_mask(test_image, 2.0, -0.8)  # negative amount: a blur
     write_image(tmp_path / "scene_blur.png", blurred)
@@ -89,9 +89,9 @@ def test_kodak24_reproduces_the_reference_table(shared_data):
 
 def test_teacher_from_an_edgesharp_checkpoint(tmp_path):
     torch = pytest.importorskip("torch", reason="--teacher needs torch")
-    from edge.imaging.metrics import ssim
-    from train import models
-    from train.checkpoint import save_checkpoint
+    from edgesharp.edge.imaging.metrics import ssim
+    from edgesharp.train import models
+    from edgesharp.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = models.create("nafnet-test").eval()
@@ -107,7 +107,7 @@ def test_teacher_from_an_edgesharp_checkpoint(tmp_path):
 
 
 def test_report_counts_images_made_worse_than_their_blurred_input(tmp_path, capsys):
-    from benchmarks import report
+    from edgesharp.benchmarks import report
 
     def row(method, kind, level, scores):
         return {"suite": "quality", "kind": kind, "method": method, "level": level, "ssim": 0.0, "psnr": 0.0,
@@ -121,7 +121,7 @@ def test_report_counts_images_made_worse_than_their_blurred_input(tmp_path, caps
     (r,) = report.below_input_rows(results)
     assert (r["method"], r["below"], r["count"]) == ("student", 2, 3) and r["worst"] == pytest.approx(-0.05)
     assert "| student | low | 2 of 3 | -0.0500 |" in report.render_markdown(results)
-    # python -m benchmarks.report re-renders a stored run's report.md
+    # python -m edgesharp.benchmarks.report re-renders a stored run's report.md
     results["format"] = report.FORMAT
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert report.main([str(tmp_path / "results.json")]) == 0
@@ -131,7 +131,7 @@ def test_report_counts_images_made_worse_than_their_blurred_input(tmp_path, caps
 
 
 def test_sharp_images_of_one_split_at_a_downscale(tmp_path, test_image):
-    from edge.imaging.splits import split_of
+    from edgesharp.edge.imaging.splits import split_of
 
     names = [f"photo_{i:03d}.png" for i in range(40)]
     for name in names:

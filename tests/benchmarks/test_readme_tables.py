@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks import readme_tables, report
-from edge.errors import EdgesharpError
+from edgesharp.benchmarks import readme_tables, report
+from edgesharp.edge.errors import EdgesharpError
 
 RESULTS = {
     "format": report.FORMAT, "created": "2026-01-02T03:04:05+00:00",

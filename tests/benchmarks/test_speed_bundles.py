@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import speed_bundles
+from edgesharp.benchmarks import speed_bundles
 
 
 def test_a_speed_bundle_runs_like_a_real_one(tmp_path, capsys):
     pytest.importorskip("nncf")
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     assert speed_bundles.main(["nafnet-test:width=4,enc_blk_nums=0/1,dec_blk_nums=1/0", "--out", str(tmp_path)]) == 0
     folder = tmp_path / "nafnet-test-width=4-enc_blk_nums=0-1-dec_blk_nums=1-0"  # one folder, no nesting

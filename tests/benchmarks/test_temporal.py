@@ -10,11 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import report
-from benchmarks.temporal import Clip, Method, TemporalConfig, pan_clip, run_temporal, score_clip, static_clip
-from edge.cli import main
-from edge.imaging.degrade import add_noise
-from edge.sources import SyntheticSource
+from edgesharp.benchmarks import report
+from edgesharp.benchmarks.temporal import (
+    Clip,
+    Method,
+    TemporalConfig,
+    pan_clip,
+    run_temporal,
+    score_clip,
+    static_clip,
+)
+from edgesharp.edge.cli import main
+from edgesharp.edge.imaging.degrade import add_noise
+from edgesharp.edge.sources import SyntheticSource
 
 SIZE = (96, 64)
 

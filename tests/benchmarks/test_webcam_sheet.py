@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import webcam_sheet
+from edgesharp.benchmarks import webcam_sheet
 
 
 def _video(path, frames, size=(96, 64)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calibrate.testing import build_tiny_bundle, perturb, synthetic_images, write_images
+from edgesharp.calibrate.testing import build_tiny_bundle, perturb, synthetic_images, write_images
 
 
 @pytest.fixture(scope="session")
@@ -12,7 +12,7 @@ def tiny_model():
     """nafnet-test (width 8) with non-zero residual scales, so that quantization visibly changes it."""
     import torch
 
-    from train import models
+    from edgesharp.train import models
 
     torch.manual_seed(0)
     model = models.create("nafnet-test")
@@ -34,8 +34,8 @@ def tiny_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def float_ir(tiny_model, tmp_path_factory):
     """(onnx path, float OpenVINO model) of the tiny student."""
-    from calibrate.convert import convert_onnx
-    from calibrate.export import export_onnx
+    from edgesharp.calibrate.convert import convert_onnx
+    from edgesharp.calibrate.export import export_onnx
 
     path = export_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "model.onnx")
     return path, convert_onnx(path)

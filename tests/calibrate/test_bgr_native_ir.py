@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from edge.backends import open_backend
-from edge.backends.openvino_core import shared_core
-from edge.bundle import load_bundle
+from edgesharp.edge.backends import open_backend
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.bundle import load_bundle
 
 
 def test_the_ir_has_no_channel_swap_and_agrees_with_onnx_runtime(tiny_bundle):

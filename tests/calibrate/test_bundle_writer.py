@@ -9,11 +9,11 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from calibrate.bundle_writer import BundleStaging
-from calibrate.convert import model_facts
-from edge.backends.openvino_core import shared_core
-from edge.bundle import load_bundle
-from edge.errors import BundleError
+from edgesharp.calibrate.bundle_writer import BundleStaging
+from edgesharp.calibrate.convert import model_facts
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.bundle import load_bundle
+from edgesharp.edge.errors import BundleError
 
 EXPECTED_FILES = {"manifest.json", "model.onnx", "fp32.xml", "fp32.bin", "fp16.xml", "fp16.bin", "int8.xml",
                   "int8.bin", "int8.onnx", "calibration_report.json"}

@@ -7,17 +7,17 @@ import shutil
 
 import pytest
 
-from calibrate.testing import fit, perturb
-from edge import cli
-from edge.bundle import load_bundle
+from edgesharp.calibrate.testing import fit, perturb
+from edgesharp.edge import cli
+from edgesharp.edge.bundle import load_bundle
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     import torch
 
-    from train import models
-    from train.checkpoint import save_checkpoint
+    from edgesharp.train import models
+    from edgesharp.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = models.create("nafnet-test")
@@ -57,8 +57,8 @@ def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):
     bundle = load_bundle(out)
     assert bundle.name == "cli-test" and bundle.manifest["recipe"]["step"] == 7
     assert bundle.manifest["recipe"]["loss"] == "l1"
-    from train.checkpoint import load_student
-    from train.models.complexity import count_params
+    from edgesharp.train.checkpoint import load_student
+    from edgesharp.train.models.complexity import count_params
 
     model, _ = load_student(checkpoint)
     assert bundle.manifest["params"] == count_params(model)
@@ -68,7 +68,7 @@ def test_cli_writes_a_bundle(checkpoint, image_dir, tmp_path, capsys):
 def test_slim_bundle_leaves_out_the_fp32_ir_and_serves_fp32_from_fp16(checkpoint, image_dir, tmp_path, capsys, caplog):
     import numpy as np
 
-    from edge.backends import open_backend
+    from edgesharp.edge.backends import open_backend
 
     out = tmp_path / "slim"
     assert cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "0.5", "--skip-ort-int8", "--slim")) == 0
@@ -86,8 +86,8 @@ def test_slim_bundle_leaves_out_the_fp32_ir_and_serves_fp32_from_fp16(checkpoint
 
 
 def test_quantization_aware_int8_goes_into_the_bundle(checkpoint, image_dir, tmp_path, capsys):
-    from calibrate.quantize import count_quantizers
-    from edge.backends.openvino_core import shared_core
+    from edgesharp.calibrate.quantize import count_quantizers
+    from edgesharp.edge.backends.openvino_core import shared_core
 
     out = tmp_path / "bundle"
     rc = cli.main(_args(checkpoint, out, image_dir, "--max-ssim-drop", "0.5", "--skip-ort-int8", "--qat-steps", "4",
@@ -125,8 +125,8 @@ def test_cli_guard_on_the_worst_level(checkpoint, image_dir, tmp_path, capsys):
 def test_an_amx_cpu_calibrates_with_onednn_capped_below_amx(monkeypatch):
     import os
 
-    from calibrate import cli as calibrate_cli
-    from edge.backends import openvino_core
+    from edgesharp.calibrate import cli as calibrate_cli
+    from edgesharp.edge.backends import openvino_core
 
     amx = "processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8\n\nprocessor\t: 1\n"
     assert openvino_core.cpuinfo(amx) == {"processor": "0", "flags": "fpu sse4_2 avx2 avx512f avx512_vnni amx_bf16 amx_tile amx_int8"}
@@ -142,7 +142,7 @@ def test_an_amx_cpu_calibrates_with_onednn_capped_below_amx(monkeypatch):
 
 
 def test_repeated_ignored_scope_flags_add_up():
-    from edge.cli import build_parser
+    from edgesharp.edge.cli import build_parser
 
     args = build_parser("calibrate").parse_args(
         ["calibrate", "x.pt", "--out", "o", "--ignored-scope", "intro/conv2d/0", "type:Multiply",

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from calibrate import classes
-from calibrate.classes import GuardSample, choose_auto, guard_samples, judge_class
-from calibrate.testing import build_tiny_result, synthetic_images
-from edge.backends.cpu_classes import runnable_classes
+from edgesharp.calibrate import classes
+from edgesharp.calibrate.classes import GuardSample, choose_auto, guard_samples, judge_class
+from edgesharp.calibrate.testing import build_tiny_result, synthetic_images
+from edgesharp.edge.backends.cpu_classes import runnable_classes
 
 
 def _samples(groups):
@@ -80,9 +80,9 @@ def test_every_runnable_class_is_checked_in_a_process_capped_to_it(classed):
 
 
 def test_the_runtime_takes_what_the_guard_chose_and_passes_its_self_check(classed):
-    from edge.backends import open_backend
-    from edge.backends.cpu_classes import detect
-    from edge.bundle import load_bundle
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.backends.cpu_classes import detect
+    from edgesharp.edge.bundle import load_bundle
 
     bundle = load_bundle(classed.bundle)
     with open_backend(bundle, "openvino", "auto") as be:
@@ -110,7 +110,7 @@ def test_overflow_report_reads_both_weight_forms(tmp_path):
     import openvino as ov
     import openvino.opset13 as ops
 
-    from calibrate.overflow import overflow_report
+    from edgesharp.calibrate.overflow import overflow_report
 
     x = ops.parameter([1, 4, 8, 8], ov.Type.f32)
     # QAT's export: s8 constant -> Convert -> Multiply(scale)
@@ -129,8 +129,8 @@ def test_overflow_report_reads_both_weight_forms(tmp_path):
 
 
 def test_int8_optional_writes_a_float_bundle_that_auto_runs_in_float(tmp_path, monkeypatch):
-    from edge.backends import open_backend
-    from edge.bundle import load_bundle
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.bundle import load_bundle
 
     real = classes._run_child
 

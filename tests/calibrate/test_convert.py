@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from calibrate.convert import (
+from edgesharp.calibrate.convert import (
     ConvertError,
     add_u8_bgr_io,
     convert_onnx,
@@ -19,11 +19,11 @@ from calibrate.convert import (
     set_model_facts,
     u8_ir_infer,
 )
-from calibrate.data import pad_to_multiple
-from calibrate.export import export_onnx
-from calibrate.runners import ort_runner
-from calibrate.testing import sample_frame
-from edge.backends.openvino_core import shared_core
+from edgesharp.calibrate.data import pad_to_multiple
+from edgesharp.calibrate.export import export_onnx
+from edgesharp.calibrate.runners import ort_runner
+from edgesharp.calibrate.testing import sample_frame
+from edgesharp.edge.backends.openvino_core import shared_core
 
 
 class _Fixed(nn.Module):
@@ -130,8 +130,8 @@ def test_fp16_ir_is_half_size_and_close(float_ir, tmp_path):
 
 
 def test_calibration_crops_fit_the_size_multiple():
-    from calibrate.data import calibration_inputs
-    from calibrate.testing import synthetic_images
+    from edgesharp.calibrate.data import calibration_inputs
+    from edgesharp.calibrate.testing import synthetic_images
 
     crops = calibration_inputs(synthetic_images(2, 60, 70), 50, 5, multiple=8)
     assert len(crops) == 5 and {c.shape for c in crops} == {(48, 48, 3)} and all(c.dtype == np.uint8 for c in crops)

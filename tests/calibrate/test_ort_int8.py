@@ -5,11 +5,11 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from calibrate.data import calibration_inputs, validation_samples
-from calibrate.ort_int8 import quantize_onnx
-from calibrate.quantize import GuardError
-from calibrate.runners import ort_runner
-from calibrate.testing import synthetic_images
+from edgesharp.calibrate.data import calibration_inputs, validation_samples
+from edgesharp.calibrate.ort_int8 import quantize_onnx
+from edgesharp.calibrate.quantize import GuardError
+from edgesharp.calibrate.runners import ort_runner
+from edgesharp.calibrate.testing import synthetic_images
 
 
 def _data():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from calibrate.data import calibration_inputs, validation_samples
-from calibrate.qat import (
+from edgesharp.calibrate.data import calibration_inputs, validation_samples
+from edgesharp.calibrate.qat import (
     QATError,
     QATOptions,
     _lr_factor,
@@ -18,11 +18,11 @@ from calibrate.qat import (
     quantized_student,
     to_openvino,
 )
-from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers
-from calibrate.testing import synthetic_images
-from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError
-from train.models.export_form import inference_form
+from edgesharp.calibrate.quantize import GuardError, QuantizeOptions, count_quantizers
+from edgesharp.calibrate.testing import synthetic_images
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.train.models.export_form import inference_form
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_divergence_and_bad_settings_are_one_clear_line(tiny_model, float_ir, ca
 
 
 def test_cli_rejects_negative_qat_steps(capsys):
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     with pytest.raises(SystemExit):
         main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "-1"])
@@ -115,7 +115,7 @@ def test_cli_rejects_negative_qat_steps(capsys):
 def test_norm_internals_and_the_global_residual_stay_float(calib, norm):
     """NNCF's PyTorch placement would quantize a norm's `+ eps` sum (NaN on flat patches once it rounds to 0) and both
     inputs of `input + network(input)` (clipping highlights); the OpenVINO placement leaves both float, so does QAT."""
-    from train import models
+    from edgesharp.train import models
 
     torch.manual_seed(0)
     student = models.create("nafnet-test", norm=norm).eval()
@@ -132,7 +132,7 @@ def test_norm_internals_and_the_global_residual_stay_float(calib, norm):
 
 
 def test_sensitivity_ranks_every_quantizer_by_the_ssim_it_gives_back_and_leaves_them_on(tiny_model, calib, images):
-    from calibrate.sensitivity import describe, level_ssim, quantizer_sensitivity, quantizers
+    from edgesharp.calibrate.sensitivity import describe, level_ssim, quantizer_sensitivity, quantizers
 
     val = validation_samples(images[:2], None)
     model = quantized_student(inference_form(tiny_model).eval(), calib, QuantizeOptions(subset_size=4))
@@ -180,7 +180,7 @@ def test_the_default_recipes_float_nodes_name_nodes_of_its_graph():
 
     from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
 
-    from train import models
+    from edgesharp.train import models
 
     makefile = Path(__file__).resolve().parents[2] / "Makefile"
     nodes = re.search(r"^DEFAULT_FLOAT_NODES = (.+)$", makefile.read_text(), re.M).group(1).split()
@@ -196,7 +196,7 @@ def test_the_default_recipes_float_nodes_name_nodes_of_its_graph():
 
 
 def test_cli_offers_the_sensitivity_at_the_three_levels(capsys):
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     with pytest.raises(SystemExit):
         main(["calibrate", "x.pt", "--out", "o", "--qat-steps", "10", "--qat-sensitivity", "extreme"])
@@ -206,7 +206,7 @@ def test_cli_offers_the_sensitivity_at_the_three_levels(capsys):
 
 
 def test_sensitivity_without_fine_tuning_is_refused_before_any_work(tiny_model, tmp_path):
-    from calibrate.pipeline import CalibrateOptions, calibrate_model
+    from edgesharp.calibrate.pipeline import CalibrateOptions, calibrate_model
 
     with pytest.raises(EdgesharpError, match="--qat-sensitivity ranks the quantizers of quantization-aware fine-tuning; add --qat-steps N"):
         calibrate_model(tiny_model, {}, tmp_path / "out", CalibrateOptions(qat_sensitivity="heavy"))
@@ -216,8 +216,8 @@ def test_sensitivity_without_fine_tuning_is_refused_before_any_work(tiny_model, 
 def test_fine_tuning_keeps_the_overflow_fix(tiny_model, calib, images):
     """NNCF's overflow fix starts every dense convolution at 7-bit weights; training must not grow them back past
     |64| (where CPUs without VNNI saturate): the projection after each step holds them, whatever the rate."""
-    from calibrate.overflow import overflow_report
-    from calibrate.qat import half_range_limits
+    from edgesharp.calibrate.overflow import overflow_report
+    from edgesharp.calibrate.qat import half_range_limits
 
     reference = inference_form(tiny_model).eval()
     multiple = tiny_model.size_multiple

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from calibrate.convert import convert_onnx
-from calibrate.data import calibration_inputs, validation_samples
-from calibrate.export import export_onnx
-from calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
-from calibrate.testing import synthetic_images
-from edge.backends.openvino_core import shared_core
-from edge.errors import EdgesharpError
+from edgesharp.calibrate.convert import convert_onnx
+from edgesharp.calibrate.data import calibration_inputs, validation_samples
+from edgesharp.calibrate.export import export_onnx
+from edgesharp.calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
+from edgesharp.calibrate.testing import synthetic_images
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.edge.errors import EdgesharpError
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def test_guard_passes_and_model_is_quantized(float_ir, tiny_model, small_data):
 def fitted_ir(tmp_path_factory):
     """(float OpenVINO model, size multiple) of nafnet-test fitted for 30 steps: a sharpener, which INT8 makes
     measurably worse (a random network may even gain)."""
-    from calibrate.testing import fit, perturb
-    from train import models
+    from edgesharp.calibrate.testing import fit, perturb
+    from edgesharp.train import models
 
     torch.manual_seed(0)
     student = models.create("nafnet-test")
@@ -65,8 +65,8 @@ def test_guard_fails_on_impossible_drop(small_data, fitted_ir):
 
 
 def test_worst_level_drop_is_the_largest_drop_of_one_level_mean():
-    from calibrate.data import Sample
-    from calibrate.quantize import worst_level_drop
+    from edgesharp.calibrate.data import Sample
+    from edgesharp.calibrate.quantize import worst_level_drop
 
     img = np.zeros((2, 2, 3), np.uint8)
     samples = [Sample(f"s{i}", lv, img, img) for i, lv in enumerate(["heavy", "heavy", "low", "low"])]
@@ -107,7 +107,7 @@ class _TwoConv(torch.nn.Module):
 def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path, caplog):
     """A negative limit asks INT8 to beat FP32: NNCF reverts a layer, the guard still refuses; progress is
     logged as it happens (validation passes, NNCF's revert steps)."""
-    caplog.set_level(logging.INFO, logger="calibrate.quantize")
+    caplog.set_level(logging.INFO, logger="edgesharp.calibrate.quantize")
     model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
     calib, val = small_data
     with pytest.raises(GuardError) as err:
@@ -117,7 +117,7 @@ def test_accuracy_control_cannot_beat_fp32(small_data, tmp_path, caplog):
     attempt = err.value.report["attempts"][0]
     assert attempt["method"] == "accuracy_control" and attempt["max_reverted"] == 1
     assert 1 <= len(attempt["reverted"]) <= 2  # one group; NNCF reverts a quantizer group (an op may pull its partner)
-    progress = [r.getMessage() for r in caplog.records if r.name == "calibrate.quantize"]
+    progress = [r.getMessage() for r in caplog.records if r.name == "edgesharp.calibrate.quantize"]
     passes = [m for m in progress if "accuracy control: validation pass" in m]
     assert len(passes) >= 2 and "validation pass 1 on" in passes[0]
     assert any("nncf: Reverted" in m for m in progress)
@@ -157,9 +157,9 @@ import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 import pytest
 from test_quantize import _TwoConv, small_data
-from calibrate.convert import convert_onnx
-from calibrate.export import export_onnx
-from calibrate.quantize import GuardError, QuantizeOptions, quantize_openvino
+from edgesharp.calibrate.convert import convert_onnx
+from edgesharp.calibrate.export import export_onnx
+from edgesharp.calibrate.quantize import GuardError, QuantizeOptions, quantize_openvino
 model = convert_onnx(export_onnx(_TwoConv().eval(), {str(tmp_path / 'two.onnx')!r}, sample_hw=(16, 16)))
 calib, val = small_data.__wrapped__()
 with pytest.raises(GuardError):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from calibrate.export import export_onnx
-from calibrate.recover import RecoverError, main, state_dict_from_onnx
-from calibrate.runners import ort_runner
-from calibrate.testing import perturb
-from train import models
-from train.checkpoint import load_student, read_checkpoint
+from edgesharp.calibrate.export import export_onnx
+from edgesharp.calibrate.recover import RecoverError, main, state_dict_from_onnx
+from edgesharp.calibrate.runners import ort_runner
+from edgesharp.calibrate.testing import perturb
+from edgesharp.train import models
+from edgesharp.train.checkpoint import load_student, read_checkpoint
 
 
 @pytest.fixture

@@ -20,6 +20,6 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_bundle_dir):
-    from edge.bundle import load_bundle
+    from edgesharp.edge.bundle import load_bundle
 
     return load_bundle(tiny_bundle_dir)

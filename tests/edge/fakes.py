@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.backends.base import InferenceBackend
+from edgesharp.edge.backends.base import InferenceBackend
 
 BLOCK = (slice(8, 24), slice(8, 24))
 BLOCK_HIGH = (slice(8, 24), slice(32, 48))

@@ -10,9 +10,9 @@ import pytest
 from fakes import frame_index, indexed_frame
 from ir_factory import reference_output
 
-from edge.backends import open_backend, select_precision
-from edge.backends.base import pad_to_multiple
-from edge.errors import EdgesharpError
+from edgesharp.edge.backends import open_backend, select_precision
+from edgesharp.edge.backends.base import pad_to_multiple
+from edgesharp.edge.errors import EdgesharpError
 
 AMOUNT = 0.5
 
@@ -140,7 +140,7 @@ def test_unknown_backend_and_precision(tiny_bundle):
 
 def test_fp32_runs_in_full_precision_on_every_cpu(tiny_bundle):
     """fp32 must not silently run in bf16/fp16 on CPUs that have those units."""
-    from edge.backends import open_backend
+    from edgesharp.edge.backends import open_backend
 
     backend = open_backend(tiny_bundle, "openvino", "fp32")
     try:
@@ -156,8 +156,8 @@ def test_backends_closed_out_of_order_leave_signal_handling_intact(tiny_bundle_d
     code = f"""
 import gc
 import numpy as np
-from edge.backends import open_backend
-from edge.bundle import load_bundle
+from edgesharp.edge.backends import open_backend
+from edgesharp.edge.bundle import load_bundle
 bundle = load_bundle({str(tiny_bundle_dir)!r})
 frame = np.zeros((32, 32, 3), np.uint8)
 first, second = open_backend(bundle, "openvino", "fp32"), open_backend(bundle, "openvino", "fp16")
@@ -184,7 +184,7 @@ def test_close_delivers_every_frame_in_flight_then_refuses_new_ones(tiny_bundle)
 
 def test_an_isa_cap_without_reduced_float_runs_every_precision_in_f32(monkeypatch):
     """Under ONEDNN_MAX_CPU_ISA=AVX2 an AMX machine's default bf16 float layers would have no kernel."""
-    from edge.backends import openvino_precision_config
+    from edgesharp.edge.backends import openvino_precision_config
 
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert openvino_precision_config("int8") == {}
@@ -199,7 +199,7 @@ def test_an_isa_cap_without_reduced_float_runs_every_precision_in_f32(monkeypatc
 @pytest.fixture
 def compiled_shapes(monkeypatch):
     """The input shape of every model OpenVINO compiles while the test runs (Core.compile_model wrapped)."""
-    from edge.backends.openvino_core import shared_core
+    from edgesharp.edge.backends.openvino_core import shared_core
 
     core_type = type(shared_core())
     real = core_type.compile_model
@@ -241,7 +241,7 @@ def test_opening_a_backend_compiles_once(tmp_path, compiled_shapes):
     """Opening compiles the model once, for the start-up self-check frame; frames of that size compile nothing more."""
     from ir_factory import build_test_bundle
 
-    from edge.bundle import load_bundle
+    from edgesharp.edge.bundle import load_bundle
 
     bundle = load_bundle(build_test_bundle(tmp_path / "checked", self_check=True))
     with open_backend(bundle, "openvino", "fp32") as be:
@@ -258,7 +258,7 @@ def test_opening_a_backend_compiles_once(tmp_path, compiled_shapes):
     ({"threads": -1}, r"^--threads -1: OpenVINO refused it \(Wrong value for property key INFERENCE_NUM_THREADS"),
 ])
 def test_a_compile_refused_for_an_option_names_the_option(tiny_bundle, options, message):
-    from edge.errors import UsageError
+    from edgesharp.edge.errors import UsageError
 
     with open_backend(tiny_bundle, "openvino", "fp32", **options) as be, \
             pytest.raises(UsageError, match=message) as info:
@@ -267,9 +267,9 @@ def test_a_compile_refused_for_an_option_names_the_option(tiny_bundle, options, 
 
 
 def test_requests_in_flight_are_limited(tiny_bundle):
-    from edge.backends.base import MAX_REQUESTS
-    from edge.commands.run import MAX_REQUESTS as CLI_MAX_REQUESTS
-    from edge.errors import UsageError
+    from edgesharp.edge.backends.base import MAX_REQUESTS
+    from edgesharp.edge.commands.run import MAX_REQUESTS as CLI_MAX_REQUESTS
+    from edgesharp.edge.errors import UsageError
 
     assert MAX_REQUESTS == CLI_MAX_REQUESTS == 64
     with pytest.raises(UsageError, match="--requests 65: must be between 1 and 64"):

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.bundle import FORMAT, IR_CONTRACT, ONNX_CONTRACT, default_bundle_path, file_entry, load_bundle
-from edge.errors import BundleError
+from edgesharp.edge.bundle import (
+    FORMAT,
+    IR_CONTRACT,
+    ONNX_CONTRACT,
+    default_bundle_path,
+    file_entry,
+    load_bundle,
+)
+from edgesharp.edge.errors import BundleError
 
 FILES = {"model.onnx": b"onnx", "fp32.xml": b"<xml32/>", "fp32.bin": b"\x00" * 64, "fp16.xml": b"<xml16/>",
          "fp16.bin": b"\x01" * 32, "int8.xml": b"<xml8/>", "int8.bin": b"\x02" * 16, "calibration_report.json": b"{}"}
@@ -134,15 +141,15 @@ def test_missing_required_field(tmp_path):
 
 
 def test_default_bundle_path_is_inside_the_package():
-    import edge
+    import edgesharp.edge
 
-    assert default_bundle_path() == Path(edge.__file__).parent / "models" / "default"
+    assert default_bundle_path() == Path(edgesharp.edge.__file__).parent / "models" / "default"
 
 
 def test_edge_bundle_stays_light():
     import subprocess
 
-    code = "import sys, edge.bundle; print(sorted(m for m in ('torch', 'nncf', 'onnx', 'openvino') if m in sys.modules))"
+    code = "import sys, edgesharp.edge.bundle; print(sorted(m for m in ('torch', 'nncf', 'onnx', 'openvino') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 

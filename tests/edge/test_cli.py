@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from edge import __version__
-from edge.cli import SUBCOMMANDS, main
-from edge.errors import MissingExtra
-from edge.extras import require
-from edge.imaging.io import read_image, write_image
+from edgesharp import __version__
+from edgesharp.edge.cli import SUBCOMMANDS, main
+from edgesharp.edge.errors import MissingExtra
+from edgesharp.edge.extras import require
+from edgesharp.edge.imaging.io import read_image, write_image
 
 
 def test_top_level_help_lists_every_subcommand(capsys):
@@ -114,7 +114,7 @@ def test_degrade_missing_folder_is_one_line_error(tmp_path, capsys):
 
 
 def test_unforeseen_os_errors_are_one_line_with_the_traceback_under_v(capsys):
-    from edge.cli import call_handler
+    from edgesharp.edge.cli import call_handler
 
     def handler(args):
         raise PermissionError(13, "Permission denied", "/some/file")
@@ -129,8 +129,8 @@ def test_unforeseen_os_errors_are_one_line_with_the_traceback_under_v(capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    from edge.cli import call_handler
-    from edge.errors import UsageError
+    from edgesharp.edge.cli import call_handler
+    from edgesharp.edge.errors import UsageError
 
     def handler(args):
         raise UsageError("--fps inf: the frame rate must be a finite number above 0")

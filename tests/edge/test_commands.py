@@ -16,7 +16,7 @@ import numpy as np
 from fakes import indexed_frame
 from ir_factory import reference_output
 
-from edge.cli import main
+from edgesharp.edge.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,8 +90,8 @@ def test_run_synthetic_to_files_with_stats(tiny_bundle_dir, tmp_path):
 def test_run_keeps_every_stream_busy_on_a_live_source(tiny_bundle_dir, tmp_path):
     """A live source runs under the throughput hint with one request more than OpenVINO's optimum, so a stream
     that finishes finds a frame waiting; a file source gets the optimum."""
-    from edge.backends import open_backend
-    from edge.bundle import load_bundle
+    from edgesharp.edge.backends import open_backend
+    from edgesharp.edge.bundle import load_bundle
 
     with open_backend(load_bundle(tiny_bundle_dir), "openvino", "int8", hint="throughput") as be:
         optimal = be.num_requests
@@ -107,7 +107,7 @@ def test_run_keeps_every_stream_busy_on_a_live_source(tiny_bundle_dir, tmp_path)
 
 
 def test_run_errors_are_one_line(tiny_bundle_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("edge.bundle.default_bundle_path", lambda: tmp_path / "default")
+    monkeypatch.setattr("edgesharp.edge.bundle.default_bundle_path", lambda: tmp_path / "default")
     assert main(["run", "--source", "synthetic", "--sink", "null"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("edgesharp run: error: no default model") and "--model" in err[-1]
@@ -121,7 +121,7 @@ def test_run_errors_are_one_line(tiny_bundle_dir, tmp_path, capsys, monkeypatch)
 
 def test_sigint_stops_cleanly_without_losing_frames(tiny_bundle_dir, tmp_path):
     frames_dir, stats = tmp_path / "frames", tmp_path / "stats.json"
-    cmd = [sys.executable, "-m", "edge.cli", "-q", "run", "--model", str(tiny_bundle_dir), "--source",
+    cmd = [sys.executable, "-m", "edgesharp.edge.cli", "-q", "run", "--model", str(tiny_bundle_dir), "--source",
            "synthetic:fast", "--size", "80x64", "--sink", f"folder:{frames_dir}", "--sink", str(tmp_path / "o.avi"),
            "--stats-json", str(stats)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -158,10 +158,11 @@ def test_enhance_kodak24(shared_data, tiny_bundle_dir, tmp_path):
 def test_import_edge_stays_light():
     code = (
         "import sys\n"
-        "import edge, edge.sharpener, edge.pipeline, edge.sources, edge.sinks, edge.stats, edge.backends\n"
-        "import edge.backends.openvino_backend, edge.commands.run, edge.commands.enhance\n"
-        "from edge import Sharpener\n"
-        "heavy = [m for m in ('torch', 'onnx', 'nncf', 'onnxruntime', 'pyvirtualcam', 'train', 'calibrate')"
+        "import edgesharp.edge.sharpener, edgesharp.edge.pipeline, edgesharp.edge.sources, edgesharp.edge.sinks\n"
+        "import edgesharp.edge.stats, edgesharp.edge.backends.openvino_backend, edgesharp.edge.cli\n"
+        "import edgesharp.edge.commands.run, edgesharp.edge.commands.enhance\n"
+        "from edgesharp import Sharpener\n"
+        "heavy = [m for m in ('torch', 'onnx', 'nncf', 'onnxruntime', 'pyvirtualcam', 'edgesharp.train', 'edgesharp.calibrate')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -172,9 +173,9 @@ def test_import_edge_stays_light():
 
 def test_enhance_refuses_an_image_over_the_pixel_limit_before_decoding(tiny_bundle_dir, tmp_path, capsys,
                                                                        monkeypatch):
-    import edge.backends.base
+    import edgesharp.edge.backends.base as base
 
-    monkeypatch.setattr(edge.backends.base, "MAX_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(base, "MAX_PIXELS", 96 * 64 - 1)
     cv2.imwrite(str(tmp_path / "in.png"), np.zeros((64, 96, 3), np.uint8))
     folder = tmp_path / "folder"
     folder.mkdir()

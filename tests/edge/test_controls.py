@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge import controls
+from edgesharp.edge import controls
 
 
 class Controls(SimpleNamespace):
@@ -39,21 +39,21 @@ def test_terminal_lines_apply_each_key_and_q_stops_the_run():
 
 @pytest.mark.parametrize("tty, sink, expected", [(True, "null", True), (False, "null", False), (True, "preview", False)])
 def test_run_reads_terminal_keys_only_without_a_window(monkeypatch, tiny_bundle_dir, tty, sink, expected):
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     started = []
     monkeypatch.setattr(controls, "start_terminal_keys", lambda pipeline, stream: started.append(pipeline))
     monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: tty))
     if sink == "preview":
-        import edge.sinks
+        import edgesharp.edge.sinks as sinks
 
-        class Headless(edge.sinks.PreviewSink):  # a window that needs no display
+        class Headless(sinks.PreviewSink):  # a window that needs no display
             def __init__(self, *a, **k):
                 from test_sinks import FakeGui
 
                 super().__init__(gui=FakeGui([]))
 
-        monkeypatch.setattr(edge.sinks, "PreviewSink", Headless)
+        monkeypatch.setattr(sinks, "PreviewSink", Headless)
     rc = main(["run", "--model", str(tiny_bundle_dir), "--source", "synthetic", "--size", "64x48", "--frames", "3",
                "--sink", sink, "-q"])
     assert rc == 0 and bool(started) == expected

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.backends import cpu_classes
-from edge.backends.cpu_classes import BY_NAME, capped, class_of_flags, detect, runnable_classes
+from edgesharp.edge.backends import cpu_classes
+from edgesharp.edge.backends.cpu_classes import BY_NAME, capped, class_of_flags, detect, runnable_classes
 
 # /proc/cpuinfo flags (the parts that matter) of real CPUs
 SKYLAKE_LAPTOP = {"sse4_2", "avx", "fma", "f16c", "avx2"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.bundle import default_bundle_path, load_bundle
-from edge.imaging.degrade import degrade_level
-from edge.imaging.metrics import ssim
-from edge.imaging.samples import package_photographs
+from edgesharp.edge.bundle import default_bundle_path, load_bundle
+from edgesharp.edge.imaging.degrade import degrade_level
+from edgesharp.edge.imaging.metrics import ssim
+from edgesharp.edge.imaging.samples import package_photographs
 
 
 def _centre(img: np.ndarray, size: int = 256) -> np.ndarray:
@@ -41,7 +41,7 @@ def test_default_bundle_loads_and_verifies_its_hashes():
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
 def test_default_model_sharpens_heavy_blur(precision):
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     photos = package_photographs(colour_only=True)
     names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china"]
@@ -63,7 +63,7 @@ def test_default_model_sharpens_heavy_blur(precision):
 def test_default_model_leaves_nearly_sharp_frames_almost_alone():
     # since v4 (docs/model-history.md): on Kodak24 at the low level it is at most 0.0030 (v10, one image; v9 0.0058, v8 0.0017)
     # below the blurred input per image, where v3 lost up to 0.012 by over-sharpening
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     photos = package_photographs(colour_only=True)
     names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china"]
@@ -82,11 +82,11 @@ def test_default_model_leaves_nearly_sharp_frames_almost_alone():
 _CLASS_CHILD = """
 import json, sys
 import numpy as np
-from edge import Sharpener
-from edge.backends.cpu_classes import detect
-from edge.imaging.degrade import degrade_level
-from edge.imaging.metrics import ssim
-from edge.imaging.samples import package_photographs
+from edgesharp import Sharpener
+from edgesharp.edge.backends.cpu_classes import detect
+from edgesharp.edge.imaging.degrade import degrade_level
+from edgesharp.edge.imaging.metrics import ssim
+from edgesharp.edge.imaging.samples import package_photographs
 
 photos = package_photographs(colour_only=True)
 out = {"class": detect().name}
@@ -106,7 +106,7 @@ print(json.dumps(out))
 
 
 def _class_names() -> list[str]:
-    from edge.backends.cpu_classes import runnable_classes
+    from edgesharp.edge.backends.cpu_classes import runnable_classes
 
     return [k.name for k in runnable_classes()]
 
@@ -122,7 +122,7 @@ def test_default_keeps_fp32_quality_on_every_cpu_class_this_machine_runs(cls):
     import subprocess
     import sys
 
-    from edge.backends.cpu_classes import BY_NAME
+    from edgesharp.edge.backends.cpu_classes import BY_NAME
 
     bundle = load_bundle(default_bundle_path())
     entry = ((bundle.manifest.get("kernel_classes") or {}).get("classes") or {}).get(cls)
@@ -146,7 +146,7 @@ def test_default_keeps_fp32_quality_on_every_cpu_class_this_machine_runs(cls):
 def test_default_int8_weights_cannot_saturate_without_vnni():
     import openvino as ov
 
-    from calibrate.overflow import overflow_report
+    from edgesharp.calibrate.overflow import overflow_report
 
     bundle = load_bundle(default_bundle_path())
     if not bundle.has("openvino", "int8"):

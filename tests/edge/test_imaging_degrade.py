@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.imaging import degrade
-from edge.imaging.metrics import ssim
+from edgesharp.edge.imaging import degrade
+from edgesharp.edge.imaging.metrics import ssim
 
 
 def test_level_parameters_stay_in_their_ranges():
@@ -101,7 +101,7 @@ def test_noise_kinds_change_pixels_by_the_requested_amount():
 
 def test_kodak24_blurred_input_reproduces_the_reference_table(shared_data):
     """The protocol as written gives the blurred-input SSIM of shared/data/README.md within 0.003."""
-    from edge.imaging.io import list_images, read_image
+    from edgesharp.edge.imaging.io import list_images, read_image
 
     reference = {"heavy": 0.779, "medium": 0.881, "low": 0.970}
     images = [(p.stem, read_image(p)) for p in list_images(shared_data / "kodak24")]
@@ -140,7 +140,7 @@ def test_nearly_sharp_subset_spans_untouched_frames_to_the_low_level(test_image)
 
 
 def test_exposure_and_contrast_are_named_seeded_photometric_changes():
-    from edge.imaging.degrade import DIM_EXPOSURE, LOW_CONTRAST, contrast, exposure, photometric
+    from edgesharp.edge.imaging.degrade import DIM_EXPOSURE, LOW_CONTRAST, contrast, exposure, photometric
 
     img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     dark = exposure(img, 0.5)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
-from edge.imaging import io
+from edgesharp.edge.errors import EdgesharpError, ImageReadError, OutputError, UsageError
+from edgesharp.edge.imaging import io
 
 
 @pytest.mark.parametrize("ext", [".png", ".bmp", ".tif", ".tiff", ".webp"])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from edge.errors import EdgesharpError
-from edge.imaging.io import write_image
-from edge.imaging.metrics import psnr, score_folders, ssim
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import write_image
+from edgesharp.edge.imaging.metrics import psnr, score_folders, ssim
 
 
 def test_ssim_is_the_design_definition(test_image):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.imaging.samples import package_photographs, to_rgb_u8
+from edgesharp.edge.imaging.samples import package_photographs, to_rgb_u8
 
 
 def test_package_photographs_are_rgb_u8_and_named_by_source():

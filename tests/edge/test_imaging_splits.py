@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import EdgesharpError
-from edge.imaging.io import write_image
-from edge.imaging.splits import downscale, split_files, split_of
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import write_image
+from edgesharp.edge.imaging.splits import downscale, split_files, split_of
 
 
 def test_split_is_a_rule_on_the_file_name_alone(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fakes import FaultyVideoWriter, indexed_frame
 
-from edge.cli import main
+from edgesharp.edge.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,7 @@ def test_a_broken_video_is_never_reported_as_written(inputs, tiny_bundle_dir, ca
 def test_two_runs_on_one_output_both_finish_complete(inputs, tiny_bundle_dir):
     """The issue's race: two runs writing the same MP4 (one died with a traceback, the other left a file whose
     header claimed 150 frames of which 20 decoded)."""
-    cmd = [sys.executable, "-m", "edge.cli", "-q", "run", "--model", str(tiny_bundle_dir), "--source",
+    cmd = [sys.executable, "-m", "edgesharp.edge.cli", "-q", "run", "--model", str(tiny_bundle_dir), "--source",
            "synthetic:fast", "--size", "64x48", "--sink", "same.mp4", "--backend", "onnxruntime", "--requests", "1"]
     procs = [subprocess.Popen([*cmd, "--frames", str(n)], cwd=inputs, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)}) for n in (30, 12)]
@@ -154,7 +154,7 @@ def stuck(*args, **kwargs):  # the --fps inf hang: a thread blocked in a native 
     libc.pthread_mutex_lock(mutex)
 
 cv2.VideoWriter = stuck
-from edge.cli import main
+from edgesharp.edge.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 

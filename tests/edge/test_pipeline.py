@@ -11,11 +11,11 @@ import pytest
 from fakes import FakeBackend, frame_index, indexed_frame
 from ir_factory import reference_output
 
-from edge.backends import open_backend
-from edge.errors import EdgesharpError
-from edge.pipeline import Pipeline, blend
-from edge.sinks import Sink
-from edge.sources import IterableSource, Source, SourceFrame
+from edgesharp.edge.backends import open_backend
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.pipeline import Pipeline, blend
+from edgesharp.edge.sinks import Sink
+from edgesharp.edge.sources import IterableSource, Source, SourceFrame
 
 
 class RecordingSink(Sink):
@@ -277,8 +277,8 @@ def test_a_sink_that_fails_publishes_nothing_the_others_keep_their_frames():
 
 
 def test_run_refuses_a_sink_that_would_replace_its_input(tmp_path):
-    from edge.sinks import VideoFileSink
-    from edge.sources import VideoFileSource
+    from edgesharp.edge.sinks import VideoFileSink
+    from edgesharp.edge.sources import VideoFileSource
 
     video = tmp_path / "s.avi"
     sink = VideoFileSink(video)
@@ -296,9 +296,9 @@ STUCK_MAIN_THREAD = """
 import ctypes, logging, pathlib, sys
 sys.path.insert(0, sys.argv[2])
 from fakes import FakeBackend, indexed_frame
-from edge.pipeline import Pipeline
-from edge.sinks import NullSink
-from edge.sources import IterableSource
+from edgesharp.edge.pipeline import Pipeline
+from edgesharp.edge.sinks import NullSink
+from edgesharp.edge.sources import IterableSource
 
 class StuckBackend(FakeBackend):
     def wait_all(self):  # the main thread blocks here, in a native call no signal interrupts

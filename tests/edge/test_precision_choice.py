@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from ir_factory import build_test_bundle, reference_output
 
-from edge.backends import cpu_classes, open_backend
-from edge.backends.cpu_classes import detect
-from edge.backends.precision_choice import choose
-from edge.bundle import load_bundle
-from edge.errors import EdgesharpError
+from edgesharp.edge.backends import cpu_classes, open_backend
+from edgesharp.edge.backends.cpu_classes import detect
+from edgesharp.edge.backends.precision_choice import choose
+from edgesharp.edge.bundle import load_bundle
+from edgesharp.edge.errors import EdgesharpError
 
 SKYLAKE_LAPTOP = "fpu sse4_2 avx fma f16c avx2"
 ICE_LAKE = SKYLAKE_LAPTOP + " avx512f avx512bw avx512vl avx512dq avx512_vnni"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from edge.errors import EdgesharpError
+from edgesharp.edge.errors import EdgesharpError
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -18,7 +18,7 @@ DTYPES = [np.uint8, np.uint16, np.int8, np.float32, np.float64, np.bool_]
 
 @pytest.fixture(scope="module")
 def sharpener(tiny_bundle_dir):
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     with Sharpener(tiny_bundle_dir, precision="fp32") as s:
         yield s
@@ -58,7 +58,7 @@ def test_enhance_returns_the_input_shape_or_one_line_error(sharpener, image):
 @SETTINGS
 @given(h=st.integers(16, 96), w=st.integers(16, 96), strength=st.floats(0, 1))
 def test_valid_frames_keep_shape_in_rgb_and_stream(tiny_bundle_dir, h, w, strength):
-    from edge import Sharpener
+    from edgesharp import Sharpener
 
     frame = np.random.default_rng(h * 1000 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
     with Sharpener(tiny_bundle_dir, precision="fp32", strength=strength, color="rgb", requests=1) as s:
@@ -77,7 +77,7 @@ SIZES = st.one_of(
 @given(fps=st.none() | st.floats(1, 240) | FLOATS, size=st.none() | SIZES, strength=st.none() | st.floats(0, 1) | FLOATS,
        requests=st.none() | st.integers(-3, 100))
 def test_run_options_exit_0_or_2_with_one_line(tiny_bundle_dir, capsys, fps, size, strength, requests):
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     argv = ["-q", "run", "--model", str(tiny_bundle_dir), "--precision", "fp32", "--source", "synthetic:fast",
             "--frames", "2", "--sink", "null"]
@@ -106,7 +106,7 @@ def test_enhance_image_files_written_whole_or_one_line(tiny_bundle_dir, tmp_path
 
     import cv2
 
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     if ext == ".jpg" and (depth is np.uint16 or channels == 4):
         depth, channels = np.uint8, 3  # JPEG holds neither

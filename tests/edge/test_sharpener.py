@@ -11,8 +11,8 @@ import pytest
 from fakes import FakeBackend, frame_index, indexed_frame
 from ir_factory import reference_output
 
-from edge import Sharpener
-from edge.errors import EdgesharpError
+from edgesharp import Sharpener
+from edgesharp.edge.errors import EdgesharpError
 
 
 def test_enhance_bgr_and_rgb(tiny_bundle_dir):
@@ -49,7 +49,7 @@ def test_bad_input_and_options(tiny_bundle_dir):
 
 
 def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr("edge.bundle.default_bundle_path", lambda: tmp_path / "default")
+    monkeypatch.setattr("edgesharp.edge.bundle.default_bundle_path", lambda: tmp_path / "default")
     with pytest.raises(EdgesharpError, match="pass --model BUNDLE_DIR, or make one with 'edgesharp calibrate'"):
         Sharpener()
 
@@ -105,7 +105,7 @@ def test_by_default_stream_runs_several_requests_and_enhance_one(tiny_bundle_dir
 
 
 def test_frames_over_the_pixel_limit_are_refused_by_size(tiny_bundle_dir):
-    from edge.backends.base import MAX_PIXELS
+    from edgesharp.edge.backends.base import MAX_PIXELS
 
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (8200, 8000, 3))  # 65.6 MP without the memory
     assert MAX_PIXELS < 8200 * 8000
@@ -120,3 +120,46 @@ def test_frames_over_the_pixel_limit_are_refused_by_size(tiny_bundle_dir):
 def test_requests_over_the_limit_are_refused(tiny_bundle_dir):
     with pytest.raises(EdgesharpError, match="requests must be between 1 and 64, got 1000"):
         Sharpener(tiny_bundle_dir, precision="fp32", requests=1000)
+
+
+def test_stream_raises_a_bad_frame_after_the_good_ones_before_it(tiny_bundle_dir):
+    frames = [indexed_frame(i, 48, 64) for i in range(5)] + [np.zeros((48, 64), np.uint8)]
+    got = []
+    with Sharpener(tiny_bundle_dir, precision="fp32", requests=2) as sharpener:
+        with pytest.raises(EdgesharpError, match="expected HxWx3 uint8"):
+            for out in sharpener.stream(frames):
+                got.append(frame_index(out))
+        assert [frame_index(out) for out in sharpener.stream(frames[:2])] == [0, 1]  # usable afterwards
+    assert got == list(range(len(got))) and len(got) <= 5
+
+
+def test_leaving_a_stream_early_stops_reading_an_endless_source(tiny_bundle_dir):
+    read = []
+
+    def endless():
+        i = 0
+        while True:
+            read.append(i)
+            yield indexed_frame(i % 50, 48, 64)
+            i += 1
+
+    with Sharpener(tiny_bundle_dir, precision="fp32", requests=2) as sharpener:
+        for n, out in enumerate(sharpener.stream(endless())):
+            assert frame_index(out) == n
+            if n == 9:
+                break
+        pipeline_threads = ("edgesharp-stream", "edgesharp-capture", "edgesharp-dispatch", "edgesharp-write")
+        assert not [t.name for t in threading.enumerate() if t.name in pipeline_threads]
+    assert 10 <= len(read) <= 10 + 20  # bounded read-ahead: queue, requests in flight and the hand-off
+
+
+def test_stream_follows_a_strength_change_between_frames(tiny_bundle_dir):
+    frames = [indexed_frame(i, 64, 64) for i in range(6)]
+    with Sharpener(tiny_bundle_dir, precision="fp32", requests=2) as sharpener:
+        outs = []
+        for i, out in enumerate(sharpener.stream(frames)):
+            outs.append(out)
+            if i == 2:
+                sharpener.strength = 0.0
+        assert all(np.array_equal(out, frames[i]) for i, out in enumerate(outs) if i > 3)
+        assert not np.array_equal(outs[0], frames[0])

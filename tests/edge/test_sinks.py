@@ -14,8 +14,8 @@ import pytest
 import pyvirtualcam
 from fakes import FaultyVideoWriter, indexed_frame
 
-from edge.errors import EdgesharpError, OutputError, UsageError
-from edge.sinks import (
+from edgesharp.edge.errors import EdgesharpError, OutputError, UsageError
+from edgesharp.edge.sinks import (
     CompareSink,
     ImageFolderSink,
     NullSink,
@@ -359,8 +359,8 @@ class ThreadRecordingGui(FakeGui):
 def test_pipeline_drives_the_preview_window_from_its_own_thread_only():
     from fakes import FakeBackend
 
-    from edge.pipeline import Pipeline
-    from edge.sources import IterableSource
+    from edgesharp.edge.pipeline import Pipeline
+    from edgesharp.edge.sources import IterableSource
 
     gui = ThreadRecordingGui([])
     sink = PreviewSink(gui=gui)
@@ -374,8 +374,8 @@ def test_pipeline_drives_the_preview_window_from_its_own_thread_only():
 def test_quit_key_in_a_pumped_preview_stops_the_pipeline():
     from fakes import FakeBackend
 
-    from edge.pipeline import Pipeline
-    from edge.sources import IterableSource
+    from edgesharp.edge.pipeline import Pipeline
+    from edgesharp.edge.sources import IterableSource
 
     gui = ThreadRecordingGui([-1, ord("q")])
     sink = PreviewSink(gui=gui)
@@ -408,9 +408,9 @@ def test_preview_keys_change_strength_bypass_and_view():
 def test_strength_and_bypass_change_the_frames_written_while_the_pipeline_runs():
     from fakes import FakeBackend
 
-    from edge.pipeline import Pipeline
-    from edge.sinks import Sink
-    from edge.sources import IterableSource
+    from edgesharp.edge.pipeline import Pipeline
+    from edgesharp.edge.sinks import Sink
+    from edgesharp.edge.sources import IterableSource
 
     class Switching(Sink):
         """Records outputs; after frame 3 lowers the strength to 0.5, after frame 6 bypasses the model."""
@@ -443,7 +443,7 @@ def test_strength_and_bypass_change_the_frames_written_while_the_pipeline_runs()
 def test_preview_overlay_shows_rate_latency_and_strength():
     from types import SimpleNamespace
 
-    from edge.stats import RunStats
+    from edgesharp.edge.stats import RunStats
 
     clock = [10.0]
     stats = RunStats(clock=lambda: clock[0])

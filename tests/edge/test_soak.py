@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from edge.backends import open_backend
-from edge.pipeline import Pipeline
-from edge.sinks import NullSink
-from edge.sources import SyntheticSource
-from edge.stats import RunStats
+from edgesharp.edge.backends import open_backend
+from edgesharp.edge.pipeline import Pipeline
+from edgesharp.edge.sinks import NullSink
+from edgesharp.edge.sources import SyntheticSource
+from edgesharp.edge.stats import RunStats
 
 SECONDS = float(os.environ.get("EDGESHARP_SOAK_SECONDS", "20"))
 

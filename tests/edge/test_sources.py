@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.cli import main
-from edge.errors import EdgesharpError, UsageError
-from edge.sources import (
+from edgesharp.edge.cli import main
+from edgesharp.edge.errors import EdgesharpError, UsageError
+from edgesharp.edge.sources import (
     CameraError,
     CameraMode,
     CameraSource,
@@ -268,7 +268,7 @@ def test_fourcc_codes_read_back_as_text():
 def test_camera_asks_for_mjpg_before_size_and_rate_and_reports_what_it_delivers(caplog):
     cap = ModeCapture()
     cam = CameraSource(0, size=(1280, 720), fps=30, capture_factory=lambda dev: cap)
-    with caplog.at_level(logging.INFO, logger="edge.sources"):
+    with caplog.at_level(logging.INFO, logger="edgesharp.edge.sources"):
         cam.open()
     assert cap.calls == [(FOURCC, cv2.VideoWriter_fourcc(*"MJPG")), (WIDTH, 1280), (HEIGHT, 720), (FPS, 30.0)]
     assert cam.mode == CameraMode("MJPG", 1280, 720, 30.0)
@@ -287,7 +287,7 @@ def test_camera_without_mjpg_falls_back_to_its_own_format_with_one_line(caplog):
     cam.open()
     assert cap.calls[0] == (FOURCC, cv2.VideoWriter_fourcc(*"MJPG")) and cap.fourcc == "YUYV"
     assert cam.mode == CameraMode("YUYV", 1280, 720, 10.0) and cam.fps == 10.0  # the rate it really gives
-    lines = [r for r in caplog.records if r.name == "edge.sources"]
+    lines = [r for r in caplog.records if r.name == "edgesharp.edge.sources"]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING
     assert lines[0].getMessage().startswith("camera /dev/video2 did not accept MJPG; it delivers YUYV 1280x720 at "
                                             "10.0 fps, which the run uses") and "fourcc=default" in lines[0].getMessage()
@@ -296,7 +296,7 @@ def test_camera_without_mjpg_falls_back_to_its_own_format_with_one_line(caplog):
 
 def test_camera_fourcc_default_asks_for_no_format_and_a_size_it_lacks_is_resized(caplog, monkeypatch):
     cap = ModeCapture()
-    monkeypatch.setattr("edge.sources.cv2.VideoCapture", lambda dev: cap)
+    monkeypatch.setattr("edgesharp.edge.sources.cv2.VideoCapture", lambda dev: cap)
     cam = open_source("camera:1,fourcc=default", (1920, 1080))
     cam.open()
     assert [p for p, _ in cap.calls] == [WIDTH, HEIGHT] and cam.mode == CameraMode("YUYV", 1280, 720, 10.0)
@@ -306,7 +306,7 @@ def test_camera_fourcc_default_asks_for_no_format_and_a_size_it_lacks_is_resized
 
 def test_camera_that_does_not_report_its_format_says_what_it_asked_for(caplog):
     cam = _camera([5])  # FakeCapture: CAP_PROP_FOURCC reads back 0
-    with caplog.at_level(logging.INFO, logger="edge.sources"):
+    with caplog.at_level(logging.INFO, logger="edgesharp.edge.sources"):
         cam.open()
     assert cam.mode == CameraMode("", 32, 24, 30.0) and cam.mode.to_dict()["fourcc"] is None
     assert caplog.records[0].getMessage() == "camera 3 delivers format unreported 32x24 at 30.0 fps; asked for MJPG"
@@ -325,7 +325,7 @@ def test_camera_source_spec_fourcc_option():
 
 
 def test_run_reports_the_camera_mode_first_and_in_stats_json(tiny_bundle_dir, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("edge.sources.cv2.VideoCapture", lambda dev: ModeCapture(default="MJPG"))
+    monkeypatch.setattr("edgesharp.edge.sources.cv2.VideoCapture", lambda dev: ModeCapture(default="MJPG"))
     stats = tmp_path / "stats.json"
     with caplog.at_level(logging.INFO):
         assert main(["run", "--model", str(tiny_bundle_dir), "--source", "camera:5", "--size", "640x480",
@@ -340,7 +340,7 @@ def test_run_reports_the_camera_mode_first_and_in_stats_json(tiny_bundle_dir, tm
 def test_devices_lists_the_cameras_that_open_with_their_modes(monkeypatch, capsys):
     cameras = {0: WEBCAM, 2: {"YUYV": WEBCAM["YUYV"]}}
 
-    monkeypatch.setattr("edge.sources.cv2.VideoCapture",
+    monkeypatch.setattr("edgesharp.edge.sources.cv2.VideoCapture",
                         lambda dev: ModeCapture(cameras[dev]) if dev in cameras else FakeCapture([]))
     assert main(["devices"]) == 0
     lines = capsys.readouterr().out.splitlines()

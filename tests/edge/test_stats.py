@@ -7,7 +7,7 @@ import threading
 import time
 from types import SimpleNamespace
 
-from edge.stats import CPU_MIN_INTERVAL, RunStats
+from edgesharp.edge.stats import CPU_MIN_INTERVAL, RunStats
 
 
 class FakeProcess:
@@ -73,7 +73,7 @@ def test_concurrent_snapshots_keep_a_figure(tmp_path):
 
 
 def test_run_stats_json_has_a_cpu_figure(tiny_bundle_dir, tmp_path, capsys):
-    from edge.cli import main
+    from edgesharp.edge.cli import main
 
     out = tmp_path / "stats.json"
     assert main(["run", "--model", str(tiny_bundle_dir), "--source", "synthetic:fast", "--size", "160x120",

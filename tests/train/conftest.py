@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from train_helpers import make_image
 
-from edge.imaging.io import write_image
+from edgesharp.edge.imaging.io import write_image
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def sharp_folder(tmp_path) -> Path:
 @pytest.fixture
 def gopro_root(tmp_path) -> Path:
     """Two scenes in the GoPro layout: scene/blur/*.png with scene/sharp/*.png."""
-    from edge.imaging.degrade import bicubic_blur
+    from edgesharp.edge.imaging.degrade import bicubic_blur
 
     root = tmp_path / "gopro"
     for s in range(2):

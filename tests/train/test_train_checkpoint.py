@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from train import checkpoint, models
-from train.checkpoint import CheckpointError
+from edgesharp.train import checkpoint, models
+from edgesharp.train.checkpoint import CheckpointError
 
 
 def test_round_trip_restores_weights_info_and_rng(tmp_path):
@@ -161,7 +161,7 @@ def test_half_slim_checkpoint_stores_float16_and_loads_back_as_float32(tmp_path)
 
 
 def test_train_slim_command(tmp_path, capsys):
-    from train.__main__ import main as python_m_train
+    from edgesharp.train.__main__ import main as python_m_train
 
     trained_checkpoint(tmp_path / "last.pt")
     assert python_m_train(["slim", str(tmp_path / "last.pt"), "--out", str(tmp_path / "out" / "teacher.pt"), "--half"]) == 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from train.config import ConfigError, TrainConfig, load_config, save_config, to_dict
-from train.models import REGISTRY
+from edgesharp.train.config import ConfigError, TrainConfig, load_config, save_config, to_dict
+from edgesharp.train.models import REGISTRY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
 
@@ -229,7 +229,7 @@ def _documented_finetune_command() -> list[str]:
 def test_finetune_config_builds_the_architecture_of_the_shipped_default_model():
     import json
 
-    from train import models
+    from edgesharp.train import models
 
     manifest = json.loads((CONFIGS.parents[1] / "edge/models/default/manifest.json").read_text())
     photos = load_config(CONFIGS / "default-photos.yaml")
@@ -245,7 +245,7 @@ def test_finetune_config_builds_the_architecture_of_the_shipped_default_model():
     assert cfg.loss == photos.loss and [p.subsets for p in cfg.phases] == [p.subsets for p in photos.phases]
     assert sum(p.steps for p in cfg.phases) < sum(p.steps for p in photos.phases) / 2
     assert cfg.data.crop * cfg.data.batch_size < photos.data.crop * photos.data.batch_size
-    assert "python -m calibrate.recover edge/models/default runs/recovered/last.pt" in (CONFIGS / "finetune-cpu.yaml").read_text()
+    assert "python -m edgesharp.calibrate.recover edge/models/default runs/recovered/last.pt" in (CONFIGS / "finetune-cpu.yaml").read_text()
 
 
 def test_finetune_runs_as_documented_from_the_recovered_default_model(tmp_path, monkeypatch, capsys):
@@ -256,10 +256,10 @@ def test_finetune_runs_as_documented_from_the_recovered_default_model(tmp_path, 
     import torch
     from train_helpers import make_image
 
-    from calibrate.recover import main as recover
-    from edge.cli import main as edgesharp
-    from edge.imaging.io import write_image
-    from train import checkpoint
+    from edgesharp.calibrate.recover import main as recover
+    from edgesharp.edge.cli import main as edgesharp
+    from edgesharp.edge.imaging.io import write_image
+    from edgesharp.train import checkpoint
 
     home = tmp_path / "home"
     for i in range(4):

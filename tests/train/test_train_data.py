@@ -7,10 +7,10 @@ import pytest
 import torch
 from train_helpers import make_image, tiny_config
 
-from edge.imaging.io import read_image, write_image
-from train import data
-from train.config import ConfigError
-from train.data import DataError
+from edgesharp.edge.imaging.io import read_image, write_image
+from edgesharp.train import data
+from edgesharp.train.config import ConfigError
+from edgesharp.train.data import DataError
 
 
 def test_folder_source_degrades_crops_and_repeats_by_seed_epoch_index(sharp_folder, tmp_path):
@@ -122,7 +122,7 @@ def test_epoch_samples_lengthen_small_epochs_with_fresh_crops(sharp_folder, gopr
 
 
 def test_builtin_source_has_photos_and_generated_content(tmp_path):
-    from train.builtin import GENERATED_KINDS, ensure_builtin, generate
+    from edgesharp.train.builtin import GENERATED_KINDS, ensure_builtin, generate
 
     folder = ensure_builtin("train", count=5)
     names = sorted(p.stem for p in folder.glob("*.png"))
@@ -144,7 +144,7 @@ def test_builtin_source_has_photos_and_generated_content(tmp_path):
 
 
 def test_only_builtin_sources_take_a_content_filter(sharp_folder, tmp_path):
-    from train.config import ConfigError
+    from edgesharp.train.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"data.sources.0.content: only a builtin source"):
         tiny_config(tmp_path / "a", data={"sources": [{"kind": "folder", "path": str(sharp_folder), "content": "photos"}]})
@@ -184,7 +184,7 @@ def test_prepare_cuts_non_overlapping_patches_and_counts_bad_files(tmp_path):
 
 
 def test_edgesharp_train_prepare_reports_counts(tmp_path, capsys):
-    from edge.cli import main as edgesharp
+    from edgesharp.edge.cli import main as edgesharp
 
     write_image(tmp_path / "hr" / "a.png", make_image(64, 96, 3))
     (tmp_path / "hr" / "bad.jpg").write_bytes(b"\xff\xd8garbage")
@@ -195,8 +195,8 @@ def test_edgesharp_train_prepare_reports_counts(tmp_path, capsys):
 
 
 def split_folder(folder, n_val: int = 2, n_train: int = 3, h: int = 80, w: int = 96):
-    """A folder of images whose names fall in the val and train parts (`edge.imaging.splits.split_of`)."""
-    from edge.imaging.splits import split_of
+    """A folder of images whose names fall in the val and train parts (`edgesharp.edge.imaging.splits.split_of`)."""
+    from edgesharp.edge.imaging.splits import split_of
 
     names = [f"p{i}.png" for i in range(200)]
     val = [n for n in names if split_of(n) == "val"][:n_val]

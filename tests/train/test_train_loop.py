@@ -14,9 +14,9 @@ import pytest
 import torch
 from train_helpers import make_image, tiny_config
 
-from edge.cli import main as edgesharp
-from train import checkpoint, loop
-from train.loop import TrainingDiverged
+from edgesharp.edge.cli import main as edgesharp
+from edgesharp.train import checkpoint, loop
+from edgesharp.train.loop import TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_train_loop import folder_cfg
-from train import checkpoint, loop
+from edgesharp.train import checkpoint, loop
 real, calls = loop.distillation_loss, [0]
 def interrupting(*args, **kwargs):
     calls[0] += 1
@@ -157,10 +157,10 @@ log_every: 1
 
 
 def test_training_from_a_cached_teacher_folder(gopro_root, tmp_path):
-    from train import teachers
+    from edgesharp.train import teachers
 
     student = tmp_path / "teacher.pt"
-    from train import models
+    from edgesharp.train import models
 
     checkpoint.save_checkpoint(student, models.create("nafnet-test", width=4))
     assert edgesharp(["train", "cache-teacher", "--teacher", str(student), "--inputs", str(gopro_root),
@@ -215,7 +215,7 @@ log_every: 1
 
 
 def test_init_from_an_official_release_file(sharp_folder, tmp_path):
-    from train import models
+    from edgesharp.train import models
 
     src = models.create("nafnet-test")
     with torch.no_grad():
@@ -232,14 +232,14 @@ def test_init_from_an_official_release_file(sharp_folder, tmp_path):
 
 
 def phases_of(*steps):
-    from train.config import PhaseConfig
+    from edgesharp.train.config import PhaseConfig
 
     return [PhaseConfig(name=f"p{i}", steps=s) for i, s in enumerate(steps)]
 
 
 @pytest.mark.parametrize(("done", "seconds_left"), [(150, 100.0), (150, 900.0), (100, 100.0), (0, 60.0), (599, 1000.0)])
 def test_fit_budget_scales_the_steps_still_to_run(done, seconds_left):
-    from train.schedule import phase_at
+    from edgesharp.train.schedule import phase_at
 
     phases = phases_of(100, 200, 300)
     current, k = phase_at(phases, done)
@@ -264,10 +264,10 @@ def test_fit_budget_without_time_left_ends_one_step_later():
 
 
 def test_validator_reads_one_split_of_a_folder_at_the_downscale(tmp_path):
-    from edge.errors import EdgesharpError
-    from edge.imaging.io import read_image, write_image
-    from edge.imaging.splits import split_of
-    from train import models
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.imaging.io import read_image, write_image
+    from edgesharp.edge.imaging.splits import split_of
+    from edgesharp.train import models
 
     names = [f"v{i}.png" for i in range(200)]
     val = [n for n in names if split_of(n) == "val"][:2]
@@ -314,7 +314,7 @@ def test_time_budget_scales_the_phases_saves_them_and_resume_keeps_them(sharp_fo
     straight = loop.train(folder_cfg(tmp_path / "a", sharp_folder, **opts))
     assert straight.status == "done" and straight.step == 13 and len(straight.losses) == 13
     assert len(calls) == 1 and calls[0][0] == 12 and calls[0][1] > 0 and calls[0][2] < 0
-    from train.config import load_config
+    from edgesharp.train.config import load_config
 
     saved = load_config(tmp_path / "a" / "config.yaml")
     assert [p.steps for p in saved.phases] == [8, 5] and saved.time_budget_s == 1e-3
@@ -334,6 +334,6 @@ def test_a_run_shorter_than_the_budget_probe_keeps_its_phases(sharp_folder, tmp_
     monkeypatch.setattr(loop, "fit_budget", lambda *a: pytest.fail("fit_budget must not run"))
     result = loop.train(folder_cfg(tmp_path / "a", sharp_folder, time_budget_s=1e-3, budget_probe_steps=60))
     assert result.step == 8  # the probe would end at step 70
-    from train.config import load_config
+    from edgesharp.train.config import load_config
 
     assert [p.steps for p in load_config(tmp_path / "a" / "config.yaml").phases] == [4, 4]

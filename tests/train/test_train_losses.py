@@ -7,8 +7,8 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from train.config import LossConfig
-from train.losses import RestorationLoss, charbonnier, distillation_loss, ssim
+from edgesharp.train.config import LossConfig
+from edgesharp.train.losses import RestorationLoss, charbonnier, distillation_loss, ssim
 
 
 def _pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edge.errors import EdgesharpError
-from train import models
-from train.models.complexity import count_macs
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.train import models
+from edgesharp.train.models.complexity import count_macs
 
 
 def block_params(c: int) -> int:
@@ -139,7 +139,7 @@ def test_macs_per_pixel_is_the_per_pixel_slope():
 
 
 def test_edgesharp_train_archs_lists_the_registry(capsys):
-    from edge.cli import main as edgesharp
+    from edgesharp.edge.cli import main as edgesharp
 
     assert edgesharp(["train", "archs"]) == 0
     out = capsys.readouterr().out
@@ -150,7 +150,7 @@ def test_edgesharp_train_archs_lists_the_registry(capsys):
 
 
 def test_rmsnorm_gives_unit_rms_per_pixel_and_ignores_contrast():
-    from train.models.nafnet import RMSNorm2d
+    from edgesharp.train.models.nafnet import RMSNorm2d
 
     norm = RMSNorm2d(6).eval()
     x = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(0)) + 0.5

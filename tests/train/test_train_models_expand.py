@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from train import checkpoint, models
-from train.models.expand import ExpandedConv2d, collapse, expanded
+from edgesharp.train import checkpoint, models
+from edgesharp.train.models.expand import ExpandedConv2d, collapse, expanded
 
 
 def _perturb_residual_scales(model: nn.Module) -> None:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from calibrate.testing import perturb
-from edge.backends.openvino_core import shared_core
-from train import models
+from edgesharp.calibrate.testing import perturb
+from edgesharp.edge.backends.openvino_core import shared_core
+from edgesharp.train import models
 
 # The counts `edgesharp train archs` reports and the docs quote; a change to an architecture must update them.
 REPORTED = {
@@ -73,8 +73,8 @@ def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("openvino")
-    from calibrate.export import export_onnx
-    from edge.backends import openvino_precision_config
+    from edgesharp.calibrate.export import export_onnx
+    from edgesharp.edge.backends import openvino_precision_config
 
     model = perturbed(arch)
     m = model.size_multiple

@@ -6,11 +6,11 @@ import onnx
 import pytest
 import torch
 
-from calibrate.export import export_onnx
-from calibrate.testing import perturb
-from train import models
-from train.models.complexity import count_macs, count_params
-from train.models.export_form import _conv_slice, inference_form
+from edgesharp.calibrate.export import export_onnx
+from edgesharp.calibrate.testing import perturb
+from edgesharp.train import models
+from edgesharp.train.models.complexity import count_macs, count_params
+from edgesharp.train.models.export_form import _conv_slice, inference_form
 
 
 def perturbed(arch: str, **overrides) -> torch.nn.Module:
@@ -63,7 +63,7 @@ def test_batchnorm_is_folded_into_the_convolutions_after_it(tmp_path):
 
 
 def test_batchnorm_folds_only_into_a_dense_pointwise_convolution():
-    from train.models.export_form import _conv_after_batchnorm
+    from edgesharp.train.models.export_form import _conv_after_batchnorm
 
     with pytest.raises(ValueError, match="dense 1x1"):
         _conv_after_batchnorm(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4).eval())
@@ -89,7 +89,7 @@ def test_a_grouped_convolution_that_is_not_depthwise_is_refused():
 
 @pytest.mark.parametrize("arch", ["nafnet-test", "nafnet-rt-ln"])  # no stem and a pixel-unshuffle x4 stem
 def test_bgr_native_form_is_the_rgb_model_in_the_other_channel_order(arch):
-    from train.models.export_form import bgr_native
+    from edgesharp.train.models.export_form import bgr_native
 
     model = perturbed(arch)
     with torch.no_grad():
@@ -106,6 +106,6 @@ def test_bgr_native_form_is_the_rgb_model_in_the_other_channel_order(arch):
 
 
 def test_bgr_native_form_needs_a_colour_stem():
-    from train.models.export_form import bgr_native
+    from edgesharp.train.models.export_form import bgr_native
 
     assert bgr_native(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1))) is None

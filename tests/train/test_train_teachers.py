@@ -8,10 +8,10 @@ import pytest
 import torch
 from train_helpers import make_image
 
-from edge.imaging.io import read_image, write_image
-from train import checkpoint, models, teachers
-from train.config import TeacherConfig
-from train.teachers import TeacherError
+from edgesharp.edge.imaging.io import read_image, write_image
+from edgesharp.train import checkpoint, models, teachers
+from edgesharp.train.config import TeacherConfig
+from edgesharp.train.teachers import TeacherError
 
 
 def tiny_restormer():

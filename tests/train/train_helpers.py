@@ -21,7 +21,7 @@ def make_image(h: int, w: int, seed: int) -> np.ndarray:
 
 def tiny_config(out_dir: Path, **sections):
     """A TrainConfig for nafnet-test on builtin-free tiny data; sections override dataclass fields."""
-    from train.config import TrainConfig, _merge
+    from edgesharp.train.config import TrainConfig, _merge
 
     base = {
         "arch": "nafnet-test",
@@ -38,6 +38,6 @@ def tiny_config(out_dir: Path, **sections):
             base[key] = {**base[key], **value}
         else:
             base[key] = value
-    from train.config import validate
+    from edgesharp.train.config import validate
 
     return validate(_merge(TrainConfig(), base))

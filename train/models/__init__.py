@@ -5,7 +5,7 @@ of its `size_multiple` (pad outside the model with `pad_to_multiple`, crop back 
 Each model carries `.arch` (registry name), `.arch_config` (the full keyword config it was built
 with) and `.size_multiple`.
 
-    python -m train.models          # table of architectures with parameters and MACs per pixel
+    python -m edgesharp.train.models          # table of architectures with parameters and MACs per pixel
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.errors import EdgesharpError
-from train.models.complexity import count_params, macs_per_pixel
-from train.models.expand import collapse
-from train.models.nafnet import NAFNet
+from edgesharp.edge.errors import EdgesharpError
+from edgesharp.train.models.complexity import count_params, macs_per_pixel
+from edgesharp.train.models.expand import collapse
+from edgesharp.train.models.nafnet import NAFNet
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from train.models import REGISTRY, describe
+from edgesharp.train.models import REGISTRY, describe
 
 
 def main() -> int:

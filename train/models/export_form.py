@@ -11,7 +11,7 @@ rounding):
   statistics and affine become their weights and biases), so a BatchNorm student costs no more at
   inference than one without normalisation.
 
-Training keeps the official NAFNet layout (its checkpoints load unchanged); `calibrate.export` exports
+Training keeps the official NAFNet layout (its checkpoints load unchanged); `edgesharp.calibrate.export` exports
 this form. Other modules are left as they are. `bgr_native(model)` reverses the colour order of the
 first and last convolutions, for the OpenVINO IR that OpenCV's BGR frames go through.
 """
@@ -23,7 +23,7 @@ import copy
 import torch
 from torch import nn
 
-from train.models.nafnet import NAFBlock
+from edgesharp.train.models.nafnet import NAFBlock
 
 
 def _conv_slice(conv: nn.Conv2d, lo: int, hi: int) -> nn.Conv2d:

@@ -4,11 +4,11 @@ Parameter names follow the official implementation (megvii-research/NAFNet `NAFN
 official checkpoint (`{"params": state_dict}`) loads into the matching configuration. Additions for
 CPU students keep those names and add none with parameters: a pixel-unshuffle stem (`shuffle`),
 the depthwise kernel size, the expansion ratios and the normalisation kind. `expand` > 0 trains every
-dense convolution as a product of two factors (`train.models.expand`; `collapse` multiplies them out
+dense convolution as a product of two factors (`edgesharp.train.models.expand`; `collapse` multiplies them out
 into this layout).
 
 The forward pass has no shape-dependent Python branches: H and W must be multiples of
-`size_multiple`; callers pad (see `train.models.pad_to_multiple`).
+`size_multiple`; callers pad (see `edgesharp.train.models.pad_to_multiple`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from train.models.expand import expand_convs
+from edgesharp.train.models.expand import expand_convs
 
 NORMS = ("layernorm", "rmsnorm", "batchnorm", "none")
 
