@@ -9,6 +9,7 @@ the guard decides: a model that misses it, or that has no quantized layer left, 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -100,28 +101,25 @@ _KEY_LINES = ("Accuracy drop", "Reverted", "were reverted", "could not achieve",
               "Total number of quantized", "Maximum number of iteration")
 
 
-class _Capture(logging.Handler):
-    """Collects NNCF's INFO lines (accuracy drops, reverted operations) for the report and passes the
-    ones that show progress on to our log as they come."""
+class _Progress(logging.Handler):
+    """Passes NNCF's INFO lines that show progress (accuracy drops, reverts) on to our log as they come;
+    nothing is read from them (the report reads the graph: `float_layers`)."""
 
     def __init__(self):
         super().__init__(logging.INFO)
-        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         line = record.getMessage()
-        self.lines.append(line)
         if any(key in line for key in _KEY_LINES):
             log.info("  nncf: %s", line.splitlines()[0])
 
 
 def _run_nncf(fn, *args, **kwargs):
-    """Call an NNCF entry point with its logger captured (it logs the reverted layers only at INFO), on a worker
+    """Call an NNCF entry point with its INFO progress shown in our log, on a worker
     thread (`edgesharp.edge.backends.openvino_core.off_main_thread`)."""
     nncf_log = logging.getLogger("nncf")
     saved = (nncf_log.level, nncf_log.propagate, list(nncf_log.handlers))
-    capture = _Capture()
-    nncf_log.handlers[:] = [capture]
+    nncf_log.handlers[:] = [_Progress()]
     nncf_log.setLevel(logging.INFO)
     nncf_log.propagate = False
     try:
@@ -130,15 +128,43 @@ def _run_nncf(fn, *args, **kwargs):
         nncf_log.setLevel(saved[0])
         nncf_log.propagate = saved[1]
         nncf_log.handlers[:] = saved[2]
-    return result, capture.lines
+    return result
 
 
-def _reverted(lines: list[str]) -> list[str]:
-    """Operation names from NNCF's closing 'N out of M were reverted ...:' message."""
-    for line in lines:
-        if "were reverted back" in line:
-            return [x.strip() for x in line.splitlines()[1:] if x.strip()]
-    return []
+_COMPUTE_TYPES = ("Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData")
+_LAYOUT = ("Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze")
+_DEQUANTIZE = _LAYOUT + ("Subtract", "Multiply")  # NNCF stores INT8 weights as i8 constant -> convert -> (sub) -> mul
+
+
+def _quantized_input(port, weights: bool) -> bool:
+    """Whether a layer's input comes from a quantizer (activations) or from integer constants (weights)."""
+    node = port.get_source_output().get_node()
+    while node.get_type_name() in (_DEQUANTIZE if weights else _LAYOUT):
+        node = node.input(0).get_source_output().get_node()
+    kind = node.get_type_name()
+    if kind in ("FakeQuantize", "FakeConvert"):
+        return True
+    return weights and kind == "Constant" and node.get_output_element_type(0).is_integral()
+
+
+def float_layers(model) -> list[str]:
+    """Names of the compute layers (convolutions, matrix products) of a quantized ov.Model that run in float:
+    their activation comes from no quantizer or their weights are not integers. Read from the graph, so it does
+    not depend on what NNCF logs."""
+    return [op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_type_name() in _COMPUTE_TYPES
+            and not (_quantized_input(op.input(0), False) and _quantized_input(op.input(1), True))]
+
+
+def reverted_layers(model, entries: list[str]) -> list[str]:
+    """The float compute layers of `model` that the ignored scope `entries` did not ask for: with accuracy
+    control, the layers NNCF reverted; after plain quantization, those its patterns leave in float."""
+    names = {e for e in entries if not e.startswith(("type:", "re:"))}
+    types = {e[5:] for e in entries if e.startswith("type:")}
+    patterns = [re.compile(e[3:]) for e in entries if e.startswith("re:")]
+    kinds = {op.get_friendly_name(): op.get_type_name() for op in model.get_ordered_ops()}
+    return [name for name in float_layers(model)
+            if name not in names and kinds[name] not in types and not any(p.fullmatch(name) for p in patterns)]
 
 
 def sample_ssims(run, samples: list[Sample], multiple: int) -> list[float]:
@@ -211,7 +237,7 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                         len(passes), len(values), passes[-1], time.perf_counter() - t0)
                 return passes[-1], values
 
-            int8, lines = _run_nncf(
+            int8 = _run_nncf(
                 nncf.quantize_with_accuracy_control, model, calib_ds, nncf.Dataset(val), validate,
                 max_drop=max(opts.max_ssim_drop, 0.0), drop_type=nncf.DropType.ABSOLUTE,
                 preset=preset, subset_size=subset, ignored_scope=scope, advanced_quantization_parameters=advanced,
@@ -219,11 +245,11 @@ def quantize_openvino(model, calib: list[np.ndarray], val: list[Sample], multipl
                     max_num_iterations=opts.max_reverted if opts.max_reverted is not None else sys.maxsize),
             )
         else:
-            int8, lines = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope,
+            int8 = _run_nncf(nncf.quantize, model, calib_ds, preset=preset, subset_size=subset, ignored_scope=scope,
                                     advanced_parameters=advanced)
     except nncf.ValidationError as exc:
         raise settings_error(exc) from exc
-    return int8, judge(int8, runner, fp32, val, multiple, opts, attempt, _reverted(lines), time.perf_counter() - t0)
+    return int8, judge(int8, runner, fp32, val, multiple, opts, attempt, reverted_layers(int8, opts.ignored_scope), time.perf_counter() - t0)
 
 
 def judge(int8, runner, fp32: dict, val: list[Sample], multiple: int, opts: QuantizeOptions, attempt: dict,

@@ -195,3 +195,21 @@ def test_global_minmax_activation_ranges_contain_the_mean_ones(float_ir, tiny_mo
     with pytest.raises(EdgesharpError, match="unknown activation range 'median'; choose one of mean_minmax, minmax"):
         quantize_openvino(model, calib, val, tiny_model.size_multiple,
                           QuantizeOptions(subset_size=3, accuracy_control=False, activation_range="median"))
+
+
+def test_float_layers_come_from_the_graph(small_data, tmp_path):
+    """Plain quantization quantizes both convolutions; an ignored one is float and not called reverted."""
+    from edgesharp.calibrate.quantize import float_layers, reverted_layers
+
+    model = convert_onnx(export_onnx(_TwoConv().eval(), tmp_path / "two.onnx", sample_hw=(16, 16)))
+    convs = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    assert len(convs) == 2
+    calib, val = small_data
+    int8, report = quantize_openvino(model, calib, val, 1, QuantizeOptions(max_ssim_drop=1.0, subset_size=3,
+                                                                           accuracy_control=False))
+    assert float_layers(model) == convs  # the float model: nothing quantized
+    assert float_layers(int8) == [] and report["reverted_layers"] == []
+    int8, report = quantize_openvino(model, calib, val, 1, QuantizeOptions(
+        max_ssim_drop=1.0, subset_size=3, accuracy_control=False, ignored_scope=[convs[1]]))
+    assert float_layers(int8) == [convs[1]] and report["reverted_layers"] == []
+    assert reverted_layers(int8, []) == [convs[1]] and reverted_layers(int8, ["type:Convolution"]) == []
