@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgesharp.edge.backends.base import MAX_REQUESTS, check_pixel_count
+from edgesharp.edge.backends.base import MAX_REQUESTS, check_bgr_frame
 from edgesharp.edge.controls import StrengthSetting
 from edgesharp.edge.errors import EdgesharpError
 from edgesharp.edge.sinks import Sink
@@ -80,10 +80,7 @@ class Sharpener:
         self._lock = threading.Lock()  # one enhance/stream at a time
 
     def _to_bgr(self, frame: np.ndarray) -> np.ndarray:
-        from edgesharp.edge.imaging.io import check_frame
-
-        check_frame(frame, "frame")
-        check_pixel_count(frame.shape[1], frame.shape[0])
+        check_bgr_frame(frame)
         return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if self.color == "rgb" else frame
 
     def _finish(self, original_bgr: np.ndarray, output_bgr: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.imaging.io import check_frame
 
 # callback(tag, output_frame_or_None, error_or_None)
 ResultCallback = Callable[[Any, "np.ndarray | None", "BaseException | None"], None]
@@ -44,9 +45,8 @@ def check_pixel_count(width: int, height: int, what: str = "frame") -> None:
 
 
 def check_bgr_frame(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{getattr(frame, 'shape', None)} {getattr(frame, 'dtype', type(frame).__name__)}"
-        raise EdgesharpError(f"frame: expected HxWx3 uint8, got {got}")
+    """What every backend accepts: a uint8 HxWx3 frame of at least MIN_SIDE and at most MAX_PIXELS."""
+    check_frame(frame, "frame")
     if frame.shape[0] < MIN_SIDE or frame.shape[1] < MIN_SIDE:
         raise EdgesharpError(f"frame: {frame.shape[1]}x{frame.shape[0]} is too small (at least {MIN_SIDE}x{MIN_SIDE})")
     check_pixel_count(frame.shape[1], frame.shape[0])
