@@ -130,8 +130,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    if ckpt["arch"] not in models.REGISTRY:
-        raise CheckpointError(f"{path}: unknown architecture {ckpt['arch']!r}; this edgesharp knows {', '.join(models.REGISTRY)}")
+    if ckpt["arch"] not in models.REGISTRY and ckpt["arch"] not in models.RESEARCH:
+        raise CheckpointError(f"{path}: unknown architecture {ckpt['arch']!r}; this edgesharp knows "
+                              f"{', '.join([*models.REGISTRY, *models.RESEARCH])}")
     return ckpt
 
 

@@ -44,10 +44,10 @@ def perturbed(arch: str) -> torch.nn.Module:
 
 
 def test_every_architecture_has_reported_counts():
-    assert set(REPORTED) == set(models.REGISTRY)
+    assert set(REPORTED) == set(models.REGISTRY) | set(models.RESEARCH)
 
 
-@pytest.mark.parametrize("arch", list(models.REGISTRY))
+@pytest.mark.parametrize("arch", [*models.REGISTRY, *models.RESEARCH])
 def test_reported_parameter_and_mac_counts(arch):
     d = models.describe(arch)
     params = sum(p.numel() for p in models.create(arch).parameters())
@@ -55,7 +55,7 @@ def test_reported_parameter_and_mac_counts(arch):
     assert params == d["params"]
 
 
-@pytest.mark.parametrize("arch", list(models.REGISTRY))
+@pytest.mark.parametrize("arch", [*models.REGISTRY, *models.RESEARCH])
 def test_odd_frame_sizes_round_trip_through_the_size_multiple(arch):
     model = perturbed(arch)
     m = model.size_multiple
@@ -68,7 +68,7 @@ def test_odd_frame_sizes_round_trip_through_the_size_multiple(arch):
     assert y.shape == x.shape and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("arch", list(models.REGISTRY))
+@pytest.mark.parametrize("arch", [*models.REGISTRY, *models.RESEARCH])
 def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
@@ -89,3 +89,11 @@ def test_onnx_runtime_and_openvino_match_pytorch(arch, tmp_path):
     assert from_ort.shape == from_ov.shape == ref.shape
     assert np.abs(from_ort - ref).max() <= PARITY_TOL
     assert np.abs(from_ov - ref).max() <= PARITY_TOL
+
+
+def test_research_architectures_are_apart_and_still_build():
+    assert not set(models.REGISTRY) & set(models.RESEARCH)
+    assert {"nafnet-rt-s2", "nafnet-test"} <= set(models.REGISTRY) and "nafnet-rt-ln" in models.RESEARCH
+    assert models.create("nafnet-rt-ln").arch == "nafnet-rt-ln"
+    with pytest.raises(models.UnknownArch, match="or a study's: .*nafnet-rt-ln"):
+        models.spec("nafnet-nope")

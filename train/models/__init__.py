@@ -22,6 +22,7 @@ from edgesharp.edge.errors import EdgesharpError
 from edgesharp.train.models.complexity import count_params, macs_per_pixel
 from edgesharp.train.models.expand import collapse
 from edgesharp.train.models.nafnet import NAFNet
+from edgesharp.train.models.research import RESEARCH as _RESEARCH
 
 
 @dataclass(frozen=True)
@@ -37,96 +38,22 @@ REGISTRY: dict[str, ArchSpec] = {
         dict(width=16, enc_blk_nums=[4, 4, 6], middle_blk_num=2, dec_blk_nums=[4, 4, 2]),
         "the seed's student: width 16, 26 NAFBlocks, 2 middle blocks (~0.7M parameters)",
     ),
-    "nafnet-tiny-seedcode": ArchSpec(
-        NAFNet,
-        dict(width=16, enc_blk_nums=[2, 2, 4, 8], middle_blk_num=2, dec_blk_nums=[2, 2, 2, 2]),
-        "the configuration the seed's code builds: width 16, [2,2,4,8]/2/[2,2,2,2]",
-    ),
     "nafnet-width32": ArchSpec(
         NAFNet,
         dict(width=32, enc_blk_nums=[1, 1, 1, 28], middle_blk_num=1, dec_blk_nums=[1, 1, 1, 1]),
         "official NAFNet-GoPro-width32 (loads the released checkpoint); a teacher, too slow for a student",
-    ),
-    "nafnet-w16-small": ArchSpec(
-        NAFNet,
-        dict(width=16, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1]),
-        "width 16, [1,1,2]/1/[1,1,1] at full resolution",
-    ),
-    "nafnet-ps2-w16": ArchSpec(
-        NAFNet,
-        dict(shuffle=2, width=16, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2]),
-        "pixel-unshuffle x2 stem, width 16, [2,2,4]/2/[2,2,2], pixel-shuffle back, global residual",
     ),
     "nafnet-w32-m6": ArchSpec(
         NAFNet,
         dict(width=32, enc_blk_nums=[2, 2, 4], middle_blk_num=6, dec_blk_nums=[2, 2, 2]),
         "GPU teacher: width 32 at full resolution, [2,2,4]/6/[2,2,2], LayerNorm (4.0M parameters)",
     ),
-    "nafnet-ps4-w32": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=32, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2]),
-        "pixel-unshuffle x4 stem, width 32, [2,2,4]/2/[2,2,2], pixel-shuffle back, global residual",
-    ),
-    # Real-time CPU students (issue 8): LayerNorm costs as much as the convolutions in OpenVINO on a
-    # CPU (its reductions are memory-bound), so these drop it; zero-initialised beta/gamma keep the
-    # norm-free blocks stable. The pixel-unshuffle x4 stem runs every block on 1/16 of the pixels.
-    "nafnet-rt": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
-        "real-time student: pixel-unshuffle x4, width 32, [1,1,2]/1/[1,1,1], no normalisation",
-    ),
-    "nafnet-rt-lite": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="none"),
-        "lighter real-time student: pixel-unshuffle x4, width 24, [1,1,2]/1/[1,1,1], no normalisation",
-    ),
-    "nafnet-rt-lite-rms": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="rmsnorm"),
-        "nafnet-rt-lite with an RMS norm (one channel reduction; LayerNorm's heavy-blur gain at 0.88x the speed)",
-    ),
-    "nafnet-rt-ln": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=32, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="layernorm"),
-        "real-time student: nafnet-rt with NAFNet's LayerNorm (1.25x its OpenVINO time, better on heavy blur)",
-    ),
-    # Second study (issue 8): where the ~0.04 heavy-blur gap to nafnet-tiny at equal steps comes from. Depth at
-    # the cheap low-resolution levels and a stem at 1/4 of the pixels cost little in OpenVINO; neither closes it.
+    # the shipped real-time student: an RMS norm, as LayerNorm's memory-bound reductions cost as much as the
+    # convolutions in OpenVINO on a CPU
     "nafnet-rt-s2": ArchSpec(
         NAFNet,
         dict(shuffle=2, width=8, enc_blk_nums=[0, 1, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1, 1], norm="rmsnorm"),
         "pixel-unshuffle x2 stem and last conv at 1/4 of the pixels, blocks from 1/16 on (width 16), RMS norm",
-    ),
-    "nafnet-rt-s2-w12": ArchSpec(
-        NAFNet,
-        dict(shuffle=2, width=12, enc_blk_nums=[0, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1], norm="rmsnorm"),
-        "nafnet-rt-s2 at width 12 with three levels (blocks at 1/16 with width 24, like nafnet-rt-lite-rms)",
-    ),
-    "nafnet-rt-deep": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=16, enc_blk_nums=[2, 2, 4], middle_blk_num=2, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
-        "pixel-unshuffle x4, width 16, 16 blocks [2,2,4]/2/[2,2,2], RMS norm: depth instead of width",
-    ),
-    "nafnet-rt-deeper": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=16, enc_blk_nums=[2, 3, 6], middle_blk_num=3, dec_blk_nums=[2, 2, 2], norm="rmsnorm"),
-        "nafnet-rt-deep with 4 more blocks at 1/64 to 1/1024 of the pixels (20 blocks)",
-    ),
-    "nafnet-rt-fast": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=16, enc_blk_nums=[1, 2, 4], middle_blk_num=2, dec_blk_nums=[1, 1, 1], norm="rmsnorm"),
-        "nafnet-rt-deep less 4 blocks (12), mostly in the decoder: 1.2-1.3x nafnet-rt-lite-rms's OpenVINO speed",
-    ),
-    "nafnet-rt-wide-stem": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=32, enc_blk_nums=[0, 1, 2], middle_blk_num=1, dec_blk_nums=[0, 1, 1], norm="rmsnorm"),
-        "pixel-unshuffle x4 into width 32 with no blocks at 1/16: a wider first and last conv",
-    ),
-    "nafnet-rt-lite-rms-k5": ArchSpec(
-        NAFNet,
-        dict(shuffle=4, width=24, enc_blk_nums=[1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1], norm="rmsnorm",
-             kernel_size=5),
-        "nafnet-rt-lite-rms with 5x5 depthwise convolutions",
     ),
     "nafnet-test": ArchSpec(
         NAFNet,
@@ -134,6 +61,8 @@ REGISTRY: dict[str, ArchSpec] = {
         "a tiny network for fast tests (width 8, [1]/1/[1])",
     ),
 }
+# the student studies' architectures, apart so that the list above is what the product uses
+RESEARCH: dict[str, ArchSpec] = {name: ArchSpec(NAFNet, config, summary) for name, (config, summary) in _RESEARCH.items()}
 
 
 class UnknownArch(EdgesharpError, KeyError):
@@ -144,9 +73,11 @@ class UnknownArch(EdgesharpError, KeyError):
 
 
 def spec(arch: str) -> ArchSpec:
-    if arch not in REGISTRY:
-        raise UnknownArch(f"unknown architecture {arch!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[arch]
+    found = REGISTRY.get(arch) or RESEARCH.get(arch)
+    if found is None:
+        raise UnknownArch(f"unknown architecture {arch!r}; choose one of {', '.join(REGISTRY)} "
+                          f"(or a study's: {', '.join(RESEARCH)})")
+    return found
 
 
 def full_config(arch: str, **overrides) -> dict:
@@ -167,7 +98,7 @@ def full_config(arch: str, **overrides) -> dict:
 
 
 def create(arch: str, **overrides) -> nn.Module:
-    """Build architecture `arch` (a REGISTRY name) with optional config overrides, randomly initialised."""
+    """Build architecture `arch` (a REGISTRY or RESEARCH name) with optional config overrides, randomly initialised."""
     config = full_config(arch, **overrides)
     model = spec(arch).family(**config)
     model.arch = arch
@@ -206,6 +137,7 @@ def unpad(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 __all__ = [
     "REGISTRY",
+    "RESEARCH",
     "ArchSpec",
     "UnknownArch",
     "count_params",
