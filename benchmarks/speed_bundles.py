@@ -34,7 +34,7 @@ def build_speed_bundle(spec: str, out: Path, seed: int = 0) -> Path:
     import torch
 
     from edgesharp.benchmarks.layers import parse_spec
-    from edgesharp.calibrate.testing import build_tiny_result, perturb
+    from edgesharp.calibrate.untrained import build_tiny_result, perturb
     from edgesharp.train import models
 
     arch, overrides = parse_spec(spec)

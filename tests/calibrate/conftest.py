@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgesharp.calibrate.testing import build_tiny_bundle, perturb, synthetic_images, write_images
+from edgesharp.calibrate.untrained import build_tiny_bundle, perturb, synthetic_images, write_images
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from edgesharp.calibrate.testing import fit, perturb
+from edgesharp.calibrate.untrained import fit, perturb
 from edgesharp.edge import cli
 from edgesharp.edge.bundle import load_bundle
 

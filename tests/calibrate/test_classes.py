@@ -9,7 +9,7 @@ import pytest
 
 from edgesharp.calibrate import classes
 from edgesharp.calibrate.classes import GuardSample, choose_auto, guard_samples, judge_class
-from edgesharp.calibrate.testing import build_tiny_result, synthetic_images
+from edgesharp.calibrate.untrained import build_tiny_result, synthetic_images
 from edgesharp.edge.backends.cpu_classes import runnable_classes
 
 

@@ -22,7 +22,7 @@ from edgesharp.calibrate.convert import (
 from edgesharp.calibrate.data import pad_to_multiple
 from edgesharp.calibrate.export import export_onnx
 from edgesharp.calibrate.runners import ort_runner
-from edgesharp.calibrate.testing import sample_frame
+from edgesharp.calibrate.untrained import sample_frame
 from edgesharp.edge.backends.openvino_core import shared_core
 
 
@@ -131,7 +131,7 @@ def test_fp16_ir_is_half_size_and_close(float_ir, tmp_path):
 
 def test_calibration_crops_fit_the_size_multiple():
     from edgesharp.calibrate.data import calibration_inputs
-    from edgesharp.calibrate.testing import synthetic_images
+    from edgesharp.calibrate.untrained import synthetic_images
 
     crops = calibration_inputs(synthetic_images(2, 60, 70), 50, 5, multiple=8)
     assert len(crops) == 5 and {c.shape for c in crops} == {(48, 48, 3)} and all(c.dtype == np.uint8 for c in crops)

@@ -11,7 +11,7 @@ from torch import nn
 from edgesharp.calibrate.data import pad_to_multiple, to_model_input
 from edgesharp.calibrate.export import ExportError, export_onnx, onnx_parity
 from edgesharp.calibrate.runners import ort_runner, torch_runner
-from edgesharp.calibrate.testing import sample_frame
+from edgesharp.calibrate.untrained import sample_frame
 
 
 def test_export_has_contract_names_dynamic_hw_and_opset(tiny_model, float_ir):

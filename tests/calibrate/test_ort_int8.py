@@ -9,7 +9,7 @@ from edgesharp.calibrate.data import calibration_inputs, validation_samples
 from edgesharp.calibrate.ort_int8 import quantize_onnx
 from edgesharp.calibrate.quantize import GuardError
 from edgesharp.calibrate.runners import ort_runner
-from edgesharp.calibrate.testing import synthetic_images
+from edgesharp.calibrate.untrained import synthetic_images
 
 
 def _data():

@@ -19,7 +19,7 @@ from edgesharp.calibrate.qat import (
     to_openvino,
 )
 from edgesharp.calibrate.quantize import GuardError, QuantizeOptions, count_quantizers
-from edgesharp.calibrate.testing import synthetic_images
+from edgesharp.calibrate.untrained import synthetic_images
 from edgesharp.edge.backends.openvino_core import shared_core
 from edgesharp.edge.errors import EdgesharpError
 from edgesharp.train.models.export_form import inference_form

@@ -14,7 +14,7 @@ from edgesharp.calibrate.convert import convert_onnx
 from edgesharp.calibrate.data import calibration_inputs, validation_samples
 from edgesharp.calibrate.export import export_onnx
 from edgesharp.calibrate.quantize import GuardError, QuantizeOptions, count_quantizers, quantize_openvino
-from edgesharp.calibrate.testing import synthetic_images
+from edgesharp.calibrate.untrained import synthetic_images
 from edgesharp.edge.backends.openvino_core import shared_core
 from edgesharp.edge.errors import EdgesharpError
 
@@ -42,7 +42,7 @@ def test_guard_passes_and_model_is_quantized(float_ir, tiny_model, small_data):
 def fitted_ir(tmp_path_factory):
     """(float OpenVINO model, size multiple) of nafnet-test fitted for 30 steps: a sharpener, which INT8 makes
     measurably worse (a random network may even gain)."""
-    from edgesharp.calibrate.testing import fit, perturb
+    from edgesharp.calibrate.untrained import fit, perturb
     from edgesharp.train import models
 
     torch.manual_seed(0)

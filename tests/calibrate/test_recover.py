@@ -11,7 +11,7 @@ import torch
 from edgesharp.calibrate.export import export_onnx
 from edgesharp.calibrate.recover import RecoverError, main, state_dict_from_onnx
 from edgesharp.calibrate.runners import ort_runner
-from edgesharp.calibrate.testing import perturb
+from edgesharp.calibrate.untrained import perturb
 from edgesharp.train import models
 from edgesharp.train.checkpoint import load_student, read_checkpoint
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgesharp.calibrate.testing import perturb
+from edgesharp.calibrate.untrained import perturb
 from edgesharp.edge.backends.openvino_core import shared_core
 from edgesharp.train import models
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from edgesharp.calibrate.export import export_onnx
-from edgesharp.calibrate.testing import perturb
+from edgesharp.calibrate.untrained import perturb
 from edgesharp.train import models
 from edgesharp.train.models.complexity import count_macs, count_params
 from edgesharp.train.models.export_form import _conv_slice, inference_form

@@ -1,6 +1,8 @@
-"""Tiny bundles for tests of other packages (edge runtime, benchmarks): seconds, offline, no shared data.
+"""Bundles of untrained (random-weight, or a few steps fitted) networks, calibrated in seconds on synthetic images:
+an architecture's speed before anyone trains it (`edgesharp.benchmarks.speed_bundles`), and the real bundles the
+tests of every package run on. Offline, no shared data.
 
-    from edgesharp.calibrate.testing import build_tiny_bundle
+    from edgesharp.calibrate.untrained import build_tiny_bundle
     bundle_dir = build_tiny_bundle(tmp_path / "bundle")          # nafnet-test, random weights
 """
 
@@ -76,7 +78,7 @@ def build_tiny_result(out_dir: str | Path, arch: str = "nafnet-test", steps: int
     model.eval()
     images = write_images(out_dir.parent / f"{out_dir.name}-images", synthetic_images(seed=seed))
     info = {"arch": model.arch, "arch_config": dict(model.arch_config), "step": steps, "phase": 0,
-            "config": {"source": "edgesharp.calibrate.testing.build_tiny_bundle"}, "metrics": {}, "weights": "model", "path": None}
+            "config": {"source": "edgesharp.calibrate.untrained.build_tiny_bundle"}, "metrics": {}, "weights": "model", "path": None}
     return calibrate_model(model, info, out_dir, tiny_options(images, **overrides))
 
 
