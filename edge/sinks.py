@@ -353,21 +353,62 @@ class VirtualCameraSink(Sink):
             self._cam = None
 
 
-class VideoFileSink(Sink):
-    """A video file, codec chosen by extension. Frames go to a new uniquely named file beside the target;
-    on close it must decode with every frame written before it is renamed into place; if it does not (a full
-    disk, a failing writer) it is removed, the previous file is left as it was and an `OutputError` says why."""
+class _OpenCvVideoWriter:
+    """OpenCV's VideoWriter (codec by extension, no sound): the video writer when PyAV is not installed."""
 
-    def __init__(self, path: str | Path, fps: float | None = None, side_by_side: bool = False):
+    def __init__(self, path: Path, label: Path, fourcc: str, size: tuple[int, int], fps: float):
+        self.label, self.codec, self.size = label, fourcc, size
+        self.frames = 0
+        self.audio_notes: list[str] = []
+        try:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+            opened = writer.isOpened()
+        except cv2.error as exc:
+            writer, opened = None, False
+            log.debug("%s: %s", label, exc)
+        if not opened:
+            raise OutputError(f"{label}: OpenCV cannot write {fourcc} video at {size[0]}x{size[1]}, {fps:g} fps here")
+        self._writer = writer
+
+    def write(self, frame: np.ndarray, index: int) -> None:
+        try:
+            self._writer.write(frame)
+        except cv2.error as exc:
+            raise OutputError(f"{self.label}: writing frame {index} failed ({_cv_reason(exc)})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        try:
+            self._writer.release()
+        except cv2.error as exc:
+            raise OutputError(f"{self.label}: not written: finishing the video failed ({_cv_reason(exc)}); "
+                              "the previous file, if any, is unchanged") from None
+
+    def abort(self) -> None:
+        with contextlib.suppress(cv2.error):
+            self._writer.release()
+
+
+class VideoFileSink(Sink):
+    """A video file, the container chosen by extension: H.264 through PyAV (`edgesharp.edge.imaging.video_out`:
+    Motion JPEG in .avi, MPEG-4 part 2 where no H.264 encoder exists), with the sound of `audio_from` (the clip
+    the frames come from) copied beside it; OpenCV's writer (`VIDEO_CODECS`, no sound) when PyAV is not installed.
+    Frames go to a new uniquely named file beside the target; on close it must decode with every frame written
+    before it is renamed into place; if it does not (a full disk, a failing writer) it is removed, the previous
+    file is left as it was and an `OutputError` says why."""
+
+    def __init__(self, path: str | Path, fps: float | None = None, side_by_side: bool = False,
+                 audio_from: str | Path | None = None):
         super().__init__()
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_CODECS:
             raise EdgesharpError(f"{self.path}: unsupported video extension {suffix!r} "
                                  f"(use one of {', '.join(VIDEO_CODECS)})")
-        self.codec = VIDEO_CODECS[suffix]
+        self.codec = VIDEO_CODECS[suffix]  # OpenCV's fourcc; after open, the codec actually written
         self.fps = None if fps is None else check_fps(fps, f"{self.path}: frame rate")
         self.side_by_side = side_by_side
+        self.audio_from = None if audio_from is None else Path(audio_from)
         self.description = str(self.path)
         self._target: Path | None = None
         self._tmp: Path | None = None
@@ -380,6 +421,7 @@ class VideoFileSink(Sink):
 
     def open(self, width: int, height: int, fps: float) -> None:
         from edgesharp.edge.imaging.io import discard, make_folder, temporary_beside
+        from edgesharp.edge.imaging.video_out import AvVideoWriter, load_av
 
         fps = check_fps(self.fps or fps, f"{self.path}: frame rate")
         if width < 1 or height < 1:
@@ -389,19 +431,23 @@ class VideoFileSink(Sink):
         if self._target.is_dir():
             raise UsageError(f"output {self.path}: is a folder; give a video file name")
         self._size = (width * 2, height) if self.side_by_side else (width, height)
-        self._tmp = temporary_beside(self._target, suffix=self.path.suffix)  # the extension picks the container
+        suffix = self.path.suffix.lower()
+        self._tmp = temporary_beside(self._target, suffix=suffix)
+        av = load_av()
         try:
-            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.codec), fps, self._size)
-            opened = writer.isOpened()
-        except cv2.error as exc:
-            writer, opened = None, False
-            log.debug("%s: %s", self.path, exc)
-        if not opened:
+            if av is None:
+                sound = f" without the sound of {self.audio_from}" if self.audio_from else ""
+                log.warning("%s: PyAV is not installed: OpenCV writes it as %s%s; pip install av for H.264%s",
+                            self.path, self.codec, sound, " with sound" if sound else "")
+                self._writer = _OpenCvVideoWriter(self._tmp, self.path, self.codec, self._size, fps)
+            else:
+                self._writer = AvVideoWriter(av, self._tmp, suffix, self._size, fps, audio_from=self.audio_from,
+                                             label=self.path)
+        except BaseException:
             discard(self._tmp)
             self._tmp = None
-            raise OutputError(f"{self.path}: OpenCV cannot write {self.codec} video at {self._size[0]}x"
-                              f"{self._size[1]}, {fps:g} fps here")
-        self._writer = writer
+            raise
+        self.codec = self._writer.codec
 
     def write(self, original, output, name, index) -> None:
         frame = side_by_side(original, output) if self.side_by_side else output
@@ -411,10 +457,7 @@ class VideoFileSink(Sink):
                             frame.shape[0], *self._size)
                 self._warned = True
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
-        try:
-            self._writer.write(frame)
-        except cv2.error as exc:
-            raise OutputError(f"{self.path}: writing frame {index} failed ({_cv_reason(exc)})") from None
+        self._writer.write(frame, index)
         self.frames += 1
 
     def close(self) -> None:
@@ -424,11 +467,10 @@ class VideoFileSink(Sink):
             return
         writer, self._writer = self._writer, None
         try:
-            writer.release()
-        except cv2.error as exc:
+            writer.close()
+        except BaseException:
             discard(self._tmp)
-            raise OutputError(f"{self.path}: not written: finishing the video failed ({_cv_reason(exc)}); "
-                              "the previous file, if any, is unchanged") from None
+            raise
         if not self.frames:
             discard(self._tmp)
             log.info("%s: no frames, not written", self.path)
@@ -440,7 +482,8 @@ class VideoFileSink(Sink):
                               f"{self.frames} frames (disk full or a failing writer); the previous file, if any, "
                               "is unchanged")
         publish(self._tmp, self._target)
-        log.info("wrote %s (%d frames)", self.path, self.frames)
+        sound = f", audio {', '.join(writer.audio_notes)}" if writer.audio_notes else ""
+        log.info("wrote %s (%d frames, %s%s)", self.path, self.frames, writer.codec, sound)
 
     def abort(self) -> None:
         from edgesharp.edge.imaging.io import discard
@@ -448,8 +491,7 @@ class VideoFileSink(Sink):
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
-        with contextlib.suppress(cv2.error):
-            writer.release()
+        writer.abort()
         discard(self._tmp)
         log.info("%s: not written (the previous file, if any, is unchanged)", self.path)
 

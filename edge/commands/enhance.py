@@ -1,5 +1,6 @@
 """`edgesharp enhance INPUT OUTPUT`: sharpen one image, a folder of images (same stems, PNG by default)
-or a video (same frame count and rate), with the same model options as `edgesharp run`."""
+or a video (same frame count and rate, its sound kept, H.264 where this machine's FFmpeg has an encoder), with
+the same model options as `edgesharp run`."""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
     elif suffix in VIDEO_EXTENSIONS:
         if args.output.suffix.lower() not in VIDEO_CODECS:
             raise EdgesharpError(f"{args.output}: a video input needs a video output ({', '.join(VIDEO_CODECS)})")
-        source, sinks = VideoFileSource(src), [VideoFileSink(args.output)]
+        source, sinks = VideoFileSource(src), [VideoFileSink(args.output, audio_from=src)]
     else:
         raise EdgesharpError(f"{src}: not an image ({', '.join(IMAGE_EXTENSIONS)}), video or folder")
     # the output rule: no file this run writes may be one of its inputs (real paths compared)

@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
-from fakes import FaultyVideoWriter, indexed_frame
+from fakes import indexed_frame
+from test_sinks import FaultyOutput
 
 from edgesharp.edge.cli import main
 
@@ -96,14 +98,14 @@ def test_no_run_overwrites_its_input(inputs, tiny_bundle_dir, capsys, argv):
 
 
 @pytest.mark.parametrize(("fault", "reason"), [
-    ("lose", "decodes 3 of 10 frames"),  # a full disk: frames silently lost
+    ("lose", "decodes 3 of 10 frames"),  # frames silently lost
     ("cut", "decodes 0 of 10 frames"),  # no moov atom
-    ("raise", "writing frame 3 failed"),
+    ("nospace", "failed ([Errno 28] No space left on device)"),  # a full disk
 ])
 def test_a_broken_video_is_never_reported_as_written(inputs, tiny_bundle_dir, capsys, monkeypatch, fault, reason):
     _video(inputs / "x.mp4", 4)
     before = _hashes(inputs)
-    monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))
+    monkeypatch.setattr(av, "open", FaultyOutput(fault))
     code = main(["-q", "run", "--model", str(tiny_bundle_dir), "--source", "synthetic:fast", "--size", "64x48",
                  "--frames", "10", "--sink", "x.mp4", "--stats-json", "stats.json"])
     line, out = _one_line(capsys)
@@ -144,7 +146,6 @@ def test_rates_sizes_and_counts_that_are_not_finite_and_positive_are_refused(inp
 
 STUCK_WRITER = """
 import ctypes, pathlib, sys
-import cv2
 
 def stuck(*args, **kwargs):  # the --fps inf hang: a thread blocked in a native call that no signal interrupts
     pathlib.Path(sys.argv[1]).write_text("stuck")
@@ -153,7 +154,8 @@ def stuck(*args, **kwargs):  # the --fps inf hang: a thread blocked in a native 
     libc.pthread_mutex_lock(mutex)
     libc.pthread_mutex_lock(mutex)
 
-cv2.VideoWriter = stuck
+import edgesharp.edge.imaging.video_out as video_out
+video_out.AvVideoWriter = stuck
 from edgesharp.edge.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -1,13 +1,17 @@
-"""Sinks: video files (codec by extension, frame count), image folders, compare, preview through a fake GUI and
-its no-display error, the virtual camera through a fake pyvirtualcam backend and the missing-driver message."""
+"""Sinks: video files (codec by extension, frame count, PyAV and the OpenCV fallback, failing writers), image
+folders, compare, preview through a fake GUI and its no-display error, the virtual camera through a fake
+pyvirtualcam backend and the missing-driver message."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ import pyvirtualcam
 from fakes import FaultyVideoWriter, indexed_frame
 
 from edgesharp.edge.errors import EdgesharpError, OutputError, UsageError
+from edgesharp.edge.imaging import video_out
 from edgesharp.edge.sinks import (
     CompareSink,
     ImageFolderSink,
@@ -46,7 +51,7 @@ def _feed(sink, n=7, h=48, w=64):
     sink.close()
 
 
-@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".mov"])
+@pytest.mark.parametrize("ext", [".mp4", ".avi", ".mkv", ".mov", ".m4v"])
 def test_video_sink_codec_by_extension(tmp_path, ext):
     path = tmp_path / "sub" / f"out{ext}"
     sink = open_sink(str(path))
@@ -54,6 +59,55 @@ def test_video_sink_codec_by_extension(tmp_path, ext):
     _feed(sink)
     assert path.is_file() and _count_frames(path) == 7
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # temporary file renamed into place
+    h264 = video_out.h264_encoder(av) is not None
+    expected = "mjpeg" if ext == ".avi" else "h264" if h264 else "mpeg4"
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == expected and not container.streams.audio
+        assert (stream.codec_context.width, stream.codec_context.height) == (64, 48)
+        assert stream.average_rate == 15
+
+
+def test_video_sink_without_pyav_falls_back_to_opencv_with_one_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(video_out, "load_av", lambda: None)
+    path = tmp_path / "out.mp4"
+    sink = VideoFileSink(path, audio_from=tmp_path / "clip.mkv")
+    with caplog.at_level(logging.WARNING):
+        _feed(sink)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [f"{path}: PyAV is not installed: OpenCV writes it as mp4v without the sound of "
+                        f"{tmp_path / 'clip.mkv'}; pip install av for H.264 with sound"]
+    assert _count_frames(path) == 7 and sink.codec == "mp4v"
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name == "mpeg4"
+
+
+def test_video_sink_without_h264_encoder_writes_mpeg4(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(video_out, "h264_encoder", lambda av: None)
+    path = tmp_path / "out.mkv"
+    with caplog.at_level(logging.WARNING):
+        _feed(VideoFileSink(path))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"{path}: this PyAV/FFmpeg build has no H.264 encoder (tried libx264, libopenh264, h264_videotoolbox, "
+        "h264_mf); writing mpeg4 video as OpenCV did"]
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name == "mpeg4"
+    assert _count_frames(path) == 7
+
+
+def test_odd_frame_sizes_lose_their_last_row_and_column_as_with_opencv(tmp_path):
+    sink = VideoFileSink(tmp_path / "odd.mp4")
+    sink.open(65, 49, 15.0)
+    frames = [cv2.GaussianBlur(indexed_frame(i, 49, 65), (0, 0), 3) for i in range(3)]  # compressible pictures
+    for i, frame in enumerate(frames):
+        sink.write(frame, frame, None, i)
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "odd.mp4"))
+    first = cap.read()[1]
+    cap.release()
+    assert first.shape == (48, 64, 3) and _count_frames(tmp_path / "odd.mp4") == 3
+    resized = cv2.resize(frames[0], (64, 48), interpolation=cv2.INTER_AREA)
+    assert cv2.PSNR(first, frames[0][:48, :64]) > 35 > cv2.PSNR(first, resized)  # cropped, not rescaled
 
 
 def test_video_sink_rejects_unknown_extension(tmp_path):
@@ -260,16 +314,72 @@ def test_two_writers_of_one_video_use_their_own_temporary_files(tmp_path):
     assert _count_frames(path) == 9 and _only(tmp_path) == ["same.mp4"]  # the last complete one wins
 
 
+class FaultyOutput:
+    """Stands in for PyAV's output container with a fault: "lose" drops every video packet after `keep` (a writer
+    that loses data without an error), "nospace" fails every write after `keep` packets as a full disk does,
+    "cut" halves the file when it is closed, "open" cannot create the file."""
+
+    def __init__(self, fault: str, keep: int = 3):
+        self.fault, self.keep = fault, keep
+        self._open = av.open
+
+    def __call__(self, file, mode="r", **kwargs):
+        if mode != "w":
+            return self._open(file, mode, **kwargs)
+        if self.fault == "open":
+            raise av.error.PermissionError(errno.EACCES, "Permission denied", str(file))
+        self.path, self.real, self.muxed = Path(file), self._open(file, mode, **kwargs), 0
+        return self
+
+    def mux(self, packet):
+        self.muxed += 1
+        if self.fault == "nospace" and self.muxed > self.keep:
+            raise av.error.OSError(errno.ENOSPC, "No space left on device")
+        if self.fault == "lose" and packet.stream.type == "video" and self.muxed > self.keep:
+            return
+        self.real.mux(packet)
+
+    def close(self):
+        self.real.close()
+        if self.fault == "cut":
+            data = self.path.read_bytes()
+            self.path.write_bytes(data[: len(data) // 2])
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("lose", r"not written: the video writer's file decodes [0-7] of 8 frames"),
+    ("cut", r"not written: the video writer's file decodes 0 of 8 frames"),
+    ("nospace", r"(writing frame \d|not written: finishing the video) failed \(.*No space left on device"),
+    ("open", r"cannot create the video file \(.*Permission denied"),
+])
+def test_a_failing_pyav_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
+    path = tmp_path / "x.mp4"
+    _feed(VideoFileSink(path), n=5)
+    before = _sha(path)
+    monkeypatch.setattr(av, "open", FaultyOutput(fault))
+    sink = VideoFileSink(path)
+    with pytest.raises(OutputError, match=message) as info:
+        _feed(sink, n=8)
+    sink.abort()  # what the pipeline does with a sink that failed itself (nothing left to release after close)
+    assert "\n" not in str(info.value) and str(info.value).startswith(str(path))
+    assert _sha(path) == before and _only(tmp_path) == ["x.mp4"]  # previous file intact, no temporary left
+
+
 @pytest.mark.parametrize(("fault", "message"), [
     ("lose", r"not written: the video writer's file decodes 3 of 8 frames"),
     ("cut", r"not written: the video writer's file decodes 0 of 8 frames"),
     ("raise", r"writing frame 3 failed \(.*write failed\)"),
     ("open", r"OpenCV cannot write mp4v video at 64x48, 15 fps here"),
 ])
-def test_a_failing_video_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
+def test_a_failing_opencv_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
+    """The writer without PyAV: OpenCV's, whose failures are silent as often as not."""
     path = tmp_path / "x.mp4"
     _feed(VideoFileSink(path), n=5)
     before = _sha(path)
+    monkeypatch.setattr(video_out, "load_av", lambda: None)
     monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))
     sink = VideoFileSink(path)
     with pytest.raises(OutputError, match=message) as info:
@@ -278,6 +388,19 @@ def test_a_failing_video_writer_never_publishes_and_keeps_the_previous_file(tmp_
         sink.abort()  # what the pipeline does with a sink that failed itself
     assert "\n" not in str(info.value) and str(info.value).startswith(str(path))
     assert _sha(path) == before and _only(tmp_path) == ["x.mp4"]  # previous file intact, no temporary left
+
+
+def test_a_full_disk_is_one_line_from_the_pyav_writer(tmp_path):
+    """The real thing, not a stand-in: /dev/full refuses every write with ENOSPC."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    writer = video_out.AvVideoWriter(av, "/dev/full", ".mkv", (64, 48), 15.0, label="full.mkv")
+    with pytest.raises(OutputError, match=r"^full\.mkv: (writing frame \d+|not written: finishing the video) "
+                                          r"failed \(.*No space left on device"):
+        for i in range(40):
+            writer.write(indexed_frame(i, 48, 64), i)
+        writer.close()
+    writer.abort()
 
 
 def test_video_sink_refuses_non_finite_rates_before_opening_a_writer(tmp_path, monkeypatch):
