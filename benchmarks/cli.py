@@ -1,4 +1,4 @@
-"""`edgesharp bench fps | quality | all | temporal`: run the suites, write results.json, report.md and charts to --out."""
+"""`edgesharp bench fps | quality | all | temporal | governor`: run the suites, write results.json, report.md and charts to --out."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   edgesharp bench all --model bundles/a --model bundles/b --store --compare benchmarks/results/amd-epyc-2c/results.json
   edgesharp bench temporal --out out/temporal-default
   edgesharp bench temporal --model bundles/a --videos clip.mp4 --frames 30 --precisions fp32,int8
+  edgesharp bench governor --seconds 30 --out out/governor     # governed vs un-governed with a CPU hog on one core
 """
 
 
@@ -111,6 +112,15 @@ def _add_temporal(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-baseline", action="store_true", help="skip the unsharp mask rows")
 
 
+def _add_governor(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("governor")
+    g.add_argument("--size", default="640x480", help="camera-like source size WxH (default 640x480)")
+    g.add_argument("--camera-fps", type=float, default=30.0, help="pace of the camera-like source (default 30)")
+    g.add_argument("--target-fps", type=float, help="rate the governor holds (default: --camera-fps)")
+    g.add_argument("--seconds", type=float, default=30.0, help="length of each of the two runs (default 30; --quick: 3)")
+    g.add_argument("--no-hog", action="store_true", help="run without the CPU hog")
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     sub = parser.add_subparsers(dest="bench_command", metavar="SUITE", required=True)
@@ -120,11 +130,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         ("all", "both suites into one report", (_add_fps, _add_quality)),
         ("temporal", "the flicker a model adds to video: static regions and flow-compensated warping error",
          (_add_temporal,)),
+        ("governor", "the governed and the un-governed pipeline while a CPU hog started here takes one core",
+         (_add_governor,)),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        # temporal: the runtime's own choice, as a user runs it
-        _add_common(p, *((("openvino",), ("auto",)) if name == "temporal" else ()))
+        # temporal, governor: the runtime's own choice, as a user runs it
+        _add_common(p, *((("openvino",), ("auto",)) if name in ("temporal", "governor") else ()))
         for add in adders:
             add(p)
 
@@ -217,6 +229,29 @@ def temporal_config(args, models: list[Path]):
     return cfg
 
 
+def governor_config(args, models: list[Path]):
+    from edgesharp.benchmarks.governor import GovernorBenchConfig
+    from edgesharp.edge.errors import EdgesharpError
+    from edgesharp.edge.sources import check_fps, parse_size
+
+    if len(models) > 1:
+        raise EdgesharpError("bench governor times one model: pass --model once")
+    if args.backends != ["openvino"] or len(args.precisions) != 1:
+        raise EdgesharpError("bench governor runs the openvino backend at one precision: --backends openvino, "
+                             "--precisions one of auto,fp32,fp16,int8")
+    if args.precisions[0] not in ("auto", "fp32", "fp16", "int8"):
+        raise EdgesharpError(f"--precisions {args.precisions[0]}: choose one of auto,fp32,fp16,int8")
+    if not args.seconds > 0:
+        raise EdgesharpError(f"--seconds {args.seconds}: must be above 0")
+    camera_fps = check_fps(args.camera_fps, "--camera-fps")
+    target = check_fps(args.target_fps, "--target-fps") if args.target_fps is not None else None
+    cfg = GovernorBenchConfig(model=models[0] if models else None, size=parse_size(args.size), camera_fps=camera_fps,
+                              target_fps=target, seconds=args.seconds, precision=args.precisions[0], hog=not args.no_hog)
+    if args.quick:
+        cfg.seconds = min(cfg.seconds, 3.0)
+    return cfg
+
+
 def _command_line() -> str:
     return " ".join(["edgesharp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("edgesharp") else ""
 
@@ -277,19 +312,28 @@ def run(args) -> dict:
             raise EdgesharpError("no model bundle to score: pass --model BUNDLE (no default bundle is installed)")
         print("temporal:", flush=True)
         results["temporal"] = run_temporal(cfg, progress)
+    if args.bench_command == "governor":
+        from edgesharp.benchmarks.governor import run_governor
+
+        cfg = governor_config(args, models)
+        print("governor:", flush=True)
+        results["governor"] = run_governor(cfg, progress)
     if not args.no_charts:
         results["charts"] = report.draw_charts(out, results)
     report.write_results(out, results)
     write_markdown(out, results)
     if args.store or args.store_as:
-        store(out, args.store_as or info.slug)
+        # the governor's run never replaces the machine's speed results
+        store(out, args.store_as or (f"{info.slug}-governor" if args.bench_command == "governor" else info.slug))
     return results
 
 
 def write_markdown(out: Path, results: dict) -> Path:
-    """report.md: the temporal suite's own report, else the speed/quality one."""
-    from edgesharp.benchmarks import report, temporal
+    """report.md: the temporal or governor suite's own report, else the speed/quality one."""
+    from edgesharp.benchmarks import governor, report, temporal
 
+    if results.get("governor") and not results.get("fps") and not results.get("quality"):
+        return governor.write_markdown(out, results)
     if results.get("temporal") and not results.get("fps") and not results.get("quality"):
         return temporal.write_markdown(out, results)
     return report.write_markdown(out, results)
@@ -346,7 +390,7 @@ def store(out: Path, slug: str) -> Path:
 
 
 def _summary(results: dict) -> list[str]:
-    from edgesharp.benchmarks import report, temporal
+    from edgesharp.benchmarks import governor, report, temporal
 
     lines = []
     for r in report.fps_rows(results, "verdict"):
@@ -355,7 +399,7 @@ def _summary(results: dict) -> list[str]:
                      f"-> {'meets' if r['meets'] else 'misses'} {r['target_fps']:g} FPS" + (f" (largest size {sizes})" if sizes else ""))
     for r in report.quality_rows(results):
         lines.append(f"{r['method']:<40} {r['level']:<7} SSIM {r['ssim']:.4f}  PSNR {r['psnr']:.2f} dB")
-    return lines + temporal.summary_lines(results)
+    return lines + temporal.summary_lines(results) + governor.summary_lines(results)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.models:
             if Path(spec).is_dir():
                 bundle = load_bundle(spec)
-                model, multiple = shared_core().read_model(bundle.model_path("openvino", args.precision)), bundle.size_multiple
+                # a slim bundle computes FP32 on its FP16 IR (edgesharp.edge.backends._serves)
+                stored = "fp16" if args.precision == "fp32" and not bundle.has("openvino", "fp32") else args.precision
+                model, multiple = shared_core().read_model(bundle.model_path("openvino", stored)), bundle.size_multiple
             else:
                 model, multiple = registry_ir(spec, args.precision, *padded(h, w, 32))
             ph, pw = padded(h, w, multiple)

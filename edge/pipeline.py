@@ -12,6 +12,11 @@ it instead, and the run goes on. Every buffer is bounded, so memory stays flat h
 With `handle_signals` the first SIGINT/SIGTERM stops as above; a second one ends the process at once
 (`os._exit`, status 128 + the signal's number) after one log line and the removal of every temporary file
 not yet published, even when a thread, or the main thread itself, is stuck in a native call.
+
+With a `governor` (`edgesharp.edge.governor`) the main thread feeds it the delivered rate and the backend's load
+twice a second and applies its decisions; its one lever here is the processing scale: the model runs on the frame
+downscaled and its detail is added back at full resolution (`add_detail`), the backend compiling the new size in
+the background first (`prepare`, where it has one) so the stream does not stall. Without one nothing changes.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ import numpy as np
 from edgesharp.edge.backends.base import InferenceBackend
 from edgesharp.edge.controls import StrengthSetting
 from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.governor import Change, Governor, scaled_size
 from edgesharp.edge.sinks import Sink, guard_outputs
 from edgesharp.edge.sources import Source
 from edgesharp.edge.stats import RunStats
 
 log = logging.getLogger(__name__)
+
+GOVERN_EVERY_S = 0.5  # how often the governor is fed; its hold periods are seconds long
+
 
 
 def blend(original: np.ndarray, output: np.ndarray, strength: float) -> np.ndarray:
@@ -48,6 +57,15 @@ def blend(original: np.ndarray, output: np.ndarray, strength: float) -> np.ndarr
     return cv2.addWeighted(output, float(strength), original, 1.0 - float(strength), 0.0)
 
 
+def add_detail(original: np.ndarray, model_input: np.ndarray, model_output: np.ndarray) -> np.ndarray:
+    """The frame at full resolution plus what the model added to its downscaled copy, upscaled:
+    original + up(model_output - model_input). Keeps every input pixel's detail; saturates at 0 and 255."""
+    h, w = original.shape[:2]
+    detail = cv2.subtract(model_output, model_input, dtype=cv2.CV_16S)
+    detail = cv2.resize(detail, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.add(original, detail, dtype=cv2.CV_8U)
+
+
 @dataclass
 class _Frame:
     index: int  # capture order (names image-folder outputs)
@@ -55,6 +73,8 @@ class _Frame:
     image: np.ndarray
     name: str | None
     origin: str | None = None
+    submitted_at: float = 0.0
+    model_input: np.ndarray | None = None  # the downscaled frame the model ran on (processing scale < 1)
 
 
 _EXIT_LOCK = threading.Lock()
@@ -90,6 +110,7 @@ class Pipeline:
         queue_size: int | None = None,
         stats: RunStats | None = None,
         skip_failed_frames: bool = False,
+        governor: Governor | None = None,
     ):
         self.bypass = False  # live control: pass the input through unchanged
         if max_frames is not None and max_frames < 1:
@@ -103,6 +124,11 @@ class Pipeline:
         self.skipped: list[str] = []  # frames skipped after a failed inference (their file, or "frame N")
         self.queue_size = queue_size or (1 if source.live else 4)
         self.stats = stats or RunStats()
+        self.governor = governor
+        self._scale = 1.0  # processing scale, set by the governor
+        self._frame_size: tuple[int, int] | None = None  # (w, h) of the latest frame dispatched
+        self._parallel: int | None = None  # streams the backend runs at once (for the governor's load)
+        self._switch: threading.Thread | None = None  # a processing-scale change being prepared
         self.stop_reason: str | None = None
         self._stop = threading.Event()
         self._abort = threading.Event()
@@ -167,9 +193,13 @@ class Pipeline:
                 self._lock.notify_all()
 
     def _on_result(self, seq: int, output: np.ndarray | None, error: BaseException | None) -> None:
+        now = time.perf_counter()
         with self._lock:
             self._finished[seq] = (output, error)
+            item = self._in_flight.get(seq)
             self._lock.notify_all()
+        if item is not None and self.governor is not None:
+            self.stats.frame_inferred(now - item.submitted_at)
         self._request_slots.release()
 
     def _acquire(self, slots: threading.Semaphore) -> bool:
@@ -196,8 +226,12 @@ class Pipeline:
                     self._in_flight[seq] = item
                     self._submitted += 1
                     self._lock.notify_all()
+                image = item.image
+                if self.governor is not None:
+                    image = self._model_input(item)
+                    item.submitted_at = time.perf_counter()
                 try:
-                    self.backend.submit(item.image, seq)
+                    self.backend.submit(image, seq)
                 except EdgesharpError as exc:  # this frame is refused (too small, ...): skip it or stop
                     if not self.skip_failed_frames:
                         raise
@@ -238,6 +272,8 @@ class Pipeline:
                         current = sink
                         sink.open(w, h, float(self.source.fps or 30.0))
                         opened.append(sink)
+                if item.model_input is not None and not self.bypass:
+                    output = add_detail(item.image, item.model_input, output)
                 result = item.image if self.bypass else blend(item.image, output, self.strength)
                 for sink in self.sinks:
                     current = sink
@@ -286,6 +322,10 @@ class Pipeline:
             "queue_size": self.queue_size,
             **self.backend.describe(),
         }
+        if self.governor is not None:
+            self.stats.info["governor"] = self.governor.info()
+            self.governor.start(time.perf_counter())
+            self.stats.governor_state = self.governor.describe()
         threads = [threading.Thread(target=t, name=f"edgesharp-{t.__name__.strip('_')}", daemon=True)
                    for t in (self._capture, self._dispatch, self._write)]
         # windows are driven from this (the caller's, normally the main) thread: HighGUI needs it on macOS
@@ -297,6 +337,7 @@ class Pipeline:
                 t.start()
             writer = threads[2]
             next_status = time.perf_counter() + status_every
+            next_govern = time.perf_counter() + GOVERN_EVERY_S
             while writer.is_alive():
                 # short waits keep Ctrl-C responsive; never zero: a spinning main thread holds the GIL and a core
                 wait = 0.1 if on_status is None else min(0.1, next_status - time.perf_counter())
@@ -308,6 +349,9 @@ class Pipeline:
                         self._fail(exc)
                     if sink.should_stop and not self._stop.is_set():
                         self.stop("quit from the preview window")
+                if self.governor is not None and time.perf_counter() >= next_govern:
+                    self._govern(time.perf_counter())
+                    next_govern += GOVERN_EVERY_S
                 if on_status and time.perf_counter() >= next_status:
                     on_status(self.stats)
                     next_status += status_every
@@ -322,6 +366,9 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     sink.pump(final=True)
             self.source.interrupt()
+            switch = self._switch
+            if switch is not None:
+                switch.join()  # a compile ends by itself; the backend must not close under it
             self.backend.wait_all()
             self.backend.set_callback(None)
             self.source.close()
@@ -331,6 +378,58 @@ class Pipeline:
         if self._error is not None:
             raise self._error
         return self.stats.snapshot()
+
+    # -- governor ----------------------------------------------------------------------------------------
+    def _model_input(self, item: _Frame) -> np.ndarray:
+        """The frame the backend gets: the captured one, or its copy at the processing scale (kept on `item`)."""
+        h, w = item.image.shape[:2]
+        self._frame_size = (w, h)
+        scale = self._scale
+        if scale >= 1.0:
+            return item.image
+        size = scaled_size(w, h, scale, self.backend.size_multiple)
+        if size == (w, h):
+            return item.image
+        item.model_input = cv2.resize(item.image, size, interpolation=cv2.INTER_AREA)
+        return item.model_input
+
+    def _govern(self, now: float) -> None:
+        """Feed the governor one measurement; apply the change it returns."""
+        if self._switch is not None:
+            if self._switch.is_alive():
+                return
+            self._switch = None
+            self.governor.applied(now)
+        input_fps, output_fps = self.stats.rates()
+        load = None
+        if self.stats.written:
+            if self._parallel is None:
+                self._parallel = _parallelism(self.backend)
+            load = self.stats.inference_seconds() / self._parallel
+        change = self.governor.observe(output_fps, input_fps, load, now)
+        if change is not None:
+            self.stats.governor_changed(change.to_dict())
+            self._apply(change)
+        self.stats.governor_state = self.governor.describe()
+
+    def _apply(self, change: Change) -> None:
+        if change.lever != "processing scale":
+            raise EdgesharpError(f"governor: no way to apply the lever {change.lever!r}")
+        scale = float(change.after)
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is None or self._frame_size is None:
+            self._scale = scale
+            return
+
+        def switch() -> None:
+            try:
+                prepare(*scaled_size(*self._frame_size, scale, self.backend.size_multiple))
+                self._scale = scale
+            except BaseException as exc:
+                self._fail(exc)
+
+        self._switch = threading.Thread(target=switch, name="edgesharp-prepare", daemon=True)
+        self._switch.start()
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
@@ -365,6 +464,15 @@ class Pipeline:
                 signal.signal(sig, old)
 
         return restore
+
+
+def _parallelism(backend: InferenceBackend) -> int:
+    """Frames the backend computes at once: its streams where it says (OpenVINO), else its requests."""
+    try:
+        streams = int(str(backend.describe().get("num_streams", "")))
+    except ValueError:
+        streams = 0
+    return max(1, streams or backend.num_requests)
 
 
 def _watch_signals(read_fd: int) -> None:

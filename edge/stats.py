@@ -2,6 +2,8 @@
 
 Thread-safe counters updated by the pipeline's threads; memory stays constant (latencies are kept in a
 bounded window, FPS over the last second). `snapshot()` gives a dict, `status_line()` one line for the CLI.
+With a frame-rate governor it also keeps the time frames spent inside the backend over the last second (the
+governor's load) and the governor's decisions ("governor" in the snapshot, its state in the status line).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ LATENCY_WINDOW = 10_000  # percentiles are over the most recent frames, so a lon
 # (the summary, then --stats-json) said 0.0. A shorter gap keeps the previous figure, so the status line and the
 # JSON written right after it report the same number.
 CPU_MIN_INTERVAL = 0.5
+GOVERNOR_CHANGES_KEPT = 1000  # a change needs seconds of cool-down, so this is hours of the busiest governor
 
 
 class _RateMeter:
@@ -43,6 +46,28 @@ class _RateMeter:
         return len(self._times) / self.span
 
 
+class _SumMeter:
+    """The sum of values recorded over a sliding window of `span` seconds."""
+
+    def __init__(self, span: float = 1.0):
+        self.span = span
+        self._items: deque[tuple[float, float]] = deque()
+        self._sum = 0.0
+
+    def add(self, now: float, value: float) -> None:
+        self._items.append((now, value))
+        self._sum += value
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._items and now - self._items[0][0] > self.span:
+            self._sum -= self._items.popleft()[1]
+
+    def total(self, now: float) -> float:
+        self._trim(now)
+        return max(0.0, self._sum) if self._items else 0.0
+
+
 class RunStats:
     def __init__(self, clock=time.perf_counter, process=None):
         self._clock = clock
@@ -63,6 +88,9 @@ class RunStats:
         self._cpu_mark_at = self.started
         self._cpu_last: float | None = None
         self.info: dict = {}
+        self._inference = _SumMeter()
+        self.governor_changes: deque[dict] | None = None  # set by the first governor_changed / a governed run
+        self.governor_state: str | None = None  # the governor's levels, for the status line
 
     # -- updates (pipeline threads) -----------------------------------------------------------------------
     def frame_captured(self) -> None:
@@ -82,6 +110,29 @@ class RunStats:
             latency = now - captured_at
             self._latencies.append(latency)
             self._latency_max = max(self._latency_max, latency)
+
+    def frame_inferred(self, seconds: float) -> None:
+        """A frame spent `seconds` inside the backend (submit to result)."""
+        now = self._clock()
+        with self._lock:
+            self._inference.add(now, seconds)
+
+    def inference_seconds(self) -> float:
+        """Seconds frames spent inside the backend over the last second: the mean number of frames in it."""
+        with self._lock:
+            return self._inference.total(self._clock())
+
+    def rates(self) -> tuple[float, float]:
+        """(input, output) frames per second over the last second."""
+        now = self._clock()
+        with self._lock:
+            return self._in_rate.rate(now), self._out_rate.rate(now)
+
+    def governor_changed(self, change: dict) -> None:
+        with self._lock:
+            if self.governor_changes is None:
+                self.governor_changes = deque(maxlen=GOVERNOR_CHANGES_KEPT)
+            self.governor_changes.append(change)
 
     def last_latency_ms(self) -> float | None:
         """Capture-to-write latency of the newest frame written (the preview's overlay), or None before one."""
@@ -148,6 +199,8 @@ class RunStats:
                 "rss_start_mb": round(self.rss_start / 2**20, 1),
                 "rss_peak_mb": round(self.rss_peak / 2**20, 1),
                 **({"run": self.info} if self.info else {}),
+                **({"governor": list(self.governor_changes or [])}
+                   if self.governor_changes is not None or "governor" in self.info else {}),
             }
 
     def status_line(self, snap: dict | None = None, total: int | None = None) -> str:
@@ -156,7 +209,8 @@ class RunStats:
         lat_text = f"latency p50 {lat['p50']:.0f} p95 {lat['p95']:.0f} max {lat['max']:.0f} ms" if lat["p50"] is not None else "latency -"
         progress = f"{s['frames_written']}/{total}" if total else f"{s['frames_written']}"
         return (f"frames {progress}  in {s['input_fps']:.1f} fps  out {s['output_fps']:.1f} fps  {lat_text}  "
-                f"dropped {s['frames_dropped']}  cpu {s['cpu_percent']:.0f}%  rss {s['rss_mb']:.0f} MB")
+                f"dropped {s['frames_dropped']}  cpu {s['cpu_percent']:.0f}%  rss {s['rss_mb']:.0f} MB"
+                + (f"  {self.governor_state}" if self.governor_state else ""))
 
     def write_json(self, path: str | Path) -> Path:
         from edgesharp.edge.imaging.io import atomic_write_bytes

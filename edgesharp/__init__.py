@@ -6,7 +6,7 @@ The public API is `edgesharp.Sharpener`. The subpackages are the repository's fo
 Importing this package stays light: the runtime's dependencies load on first use.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "Sharpener"]
 

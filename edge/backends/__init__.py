@@ -5,6 +5,11 @@ this CPU's kernel class (`edgesharp.edge.backends.precision_choice`), picks the 
 (falling back, with a warning, to the nearest precision the bundle has), builds the backend and runs the bundle's
 self-check frame through it (`edgesharp.edge.backends.self_check`): a chosen precision that does not reproduce FP32 there
 is replaced by the next one, with one warning; a forced one is kept, with the warning.
+
+The CPU kernel classes decide `auto` only where the model runs on the CPU. On an OpenVINO `device` that may run it
+elsewhere (GPU, NPU, AUTO where OpenVINO finds a GPU or NPU), `auto` takes the bundle's float model (its FP16 IR):
+INT8 was checked per CPU kernel class only, and AUTO may start on the CPU and move to the GPU, so the float model
+is the precision that is right on every device it may use. AUTO on a machine with only a CPU is the CPU.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ FALLBACK = {"fp32": ("fp16", "int8"), "fp16": ("fp32", "int8"), "int8": ("fp16",
 # what `auto` tries next when the start-up self-check refuses a precision: only more exact ones
 SELF_CHECK_FALLBACK = {"int8": ("fp16", "fp32"), "fp16": ("fp32",), "fp32": ()}
 
-__all__ = ["AUTO", "BACKEND_NAMES", "PRECISION_CHOICES", "PRECISION_NAMES", "InferenceBackend", "InferenceError", "open_backend",
-           "openvino_precision_config", "pad_to_multiple", "select_precision"]
+__all__ = ["AUTO", "BACKEND_NAMES", "PRECISION_CHOICES", "PRECISION_NAMES", "InferenceBackend", "InferenceError",
+           "devices_besides_cpu", "open_backend", "openvino_precision_config", "pad_to_multiple", "select_precision"]
 
 
 def select_precision(bundle, backend: str, precision: str) -> str:
@@ -48,17 +53,36 @@ def select_precision(bundle, backend: str, precision: str) -> str:
     raise EdgesharpError(f"{bundle.path}: no model file for the {backend} backend in this bundle")
 
 
-def openvino_precision_config(precision: str) -> dict[str, str]:
-    """OpenVINO properties that make `precision` mean what it says.
+def openvino_precision_config(precision: str, device: str = "CPU") -> dict[str, str]:
+    """OpenVINO properties that make `precision` mean what it says on `device`.
 
-    CPUs with bf16 or fp16 units (AVX512_BF16, AMX) run an fp32 IR in reduced precision by default;
+    CPUs with bf16 or fp16 units (AVX512_BF16, AMX) and GPUs run an fp32 IR in reduced precision by default;
     fp32 asks for f32 execution. fp16 and int8 IRs keep the device's fastest default, except under an
     instruction-set cap without bf16/fp16 (`ONEDNN_MAX_CPU_ISA=AVX2`), where f32 is what such a CPU runs.
+    The NPU computes in FP16 whatever the hint (OpenVINO's NPU page), so it gets none.
     """
+    from edgesharp.edge.backends.openvino_backend import CPU, VIRTUAL_DEVICES, device_base
     from edgesharp.edge.backends.openvino_core import NO_REDUCED_FLOAT_ISAS, isa_cap
 
-    f32 = precision == "fp32" or isa_cap() in NO_REDUCED_FLOAT_ISAS
+    base = device_base(device)
+    if base == "NPU":
+        return {}
+    cpu_may_run = base in (CPU, *VIRTUAL_DEVICES)
+    f32 = precision == "fp32" or (cpu_may_run and isa_cap() in NO_REDUCED_FLOAT_ISAS)
     return {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {}
+
+
+def devices_besides_cpu(device: str) -> list[str]:
+    """The devices other than the CPU that the OpenVINO `device` may run the model on (AUTO without a list: those
+    OpenVINO finds here)."""
+    from edgesharp.edge.backends.openvino_backend import CPU, device_base, named_devices
+    from edgesharp.edge.backends.openvino_core import shared_core
+
+    device = str(device or CPU).strip().upper()
+    if device == CPU:
+        return []
+    named = named_devices(device) or list(shared_core().available_devices)
+    return [d for d in named if device_base(d) != CPU]
 
 
 def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_check: bool = True,
@@ -70,7 +94,13 @@ def open_backend(bundle, backend: str = "openvino", precision: str = AUTO, self_
     if backend not in BACKEND_NAMES:
         raise EdgesharpError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
     requested, reason, cpu_class = precision, None, None
-    if precision == AUTO:
+    elsewhere = devices_besides_cpu(options.get("device")) if precision == AUTO and backend == "openvino" else []
+    if elsewhere:  # the module docstring: the float model off the CPU
+        device = str(options["device"]).strip().upper()
+        where = f"--device {device}" + (f" may run on {', '.join(elsewhere)}" if device not in elsewhere else "")
+        precision, reason = "fp16", (f"{where}: the bundle's float model (INT8 was checked on CPU kernel classes "
+                                     f"only; --precision int8 forces it)")
+    elif precision == AUTO:
         from edgesharp.edge.backends.precision_choice import choose
 
         choice = choose(bundle, backend)
@@ -135,7 +165,8 @@ def _build(bundle, backend: str, precision: str, options: dict) -> InferenceBack
         from edgesharp.edge.backends.openvino_backend import OpenVINOBackend
 
         ov_options = {k: v for k, v in options.items() if k not in ("providers",)}
-        hint = openvino_precision_config("fp32" if precision == "fp32" else file_precision)
+        hint = openvino_precision_config("fp32" if precision == "fp32" else file_precision,
+                                         ov_options.get("device") or "CPU")
         ov_options["config"] = {**hint, **(ov_options.get("config") or {})}
         instance: InferenceBackend = OpenVINOBackend(path, bundle.size_multiple, **ov_options)
     else:

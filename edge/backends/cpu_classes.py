@@ -5,27 +5,43 @@ products in 16 bits with saturation (`edgesharp.calibrate.overflow`); with AVX51
 layers in bfloat16 by default. `edgesharp calibrate` scores a bundle under every class it can run here and
 records the result per class in the manifest; `detect()` tells the runtime which class this CPU is.
 
-The CPU's features come from /proc/cpuinfo where it exists (Linux: every flag, AVX-VNNI and AMX included),
-else from NumPy's runtime dispatch table (CPUID, on every OS: AVX2, AVX-512, AVX512-VNNI, AVX512-BF16, and
-AVX512-FP16, which only CPUs with AMX have). NumPy has no AVX-VNNI entry, so on Windows an Alder Lake or later
-laptop reads as `avx2`: it gets that class's choice, which is correct there too, if not always the fastest.
+The CPU's features come from archspec (the CPU detection library Spack and conda use), which reads them where each
+OS keeps them and names them as Linux does: /proc/cpuinfo on Linux (the kernel's view), the CPUID instruction,
+in process, on Windows, sysctl on macOS. All three see AVX2, AVX-512, AVX512-VNNI, AVX-VNNI, AVX512-BF16 and AMX
+where the CPU reports them (no Intel Mac has AVX-VNNI or AMX). What it cannot see: raw CPUID (Windows) says what
+the CPU has, not whether the OS saves its registers, which oneDNN also checks; an OS that left AVX-512 off would
+read one class too high, and the start-up self-check is what catches a precision that is then wrong.
+Measured on the shared 2-core EPYC (Zen 4), fresh processes: archspec alone 21 ms (median of 3; its import
+12-26 ms, the CPUID reader Windows uses 1-5 ms); the first `detect()` after importing this module 6.9 ms (median of 5),
+0.03 ms after that (read once per process); py-cpuinfo's `get_cpu_info()` 1.3 s (median of 3; it runs
+CPUID in a child process, 1.15 s alone) and its CPUID table has no AVX-VNNI, AVX512-BF16 or AMX bits; OpenVINO's
+`OPTIMIZATION_CAPABILITIES` listed the same INT8, BF16 and WINOGRAD under every `ONEDNN_MAX_CPU_ISA` cap from
+AVX2 to AVX512_CORE_VNNI, so it cannot tell a VNNI class from the others.
+If archspec is missing or finds nothing, NumPy's CPUID dispatch table stands in, with one warning: it has no
+AVX-VNNI or AMX entry, so an Alder Lake reads as `avx2` (whose choice is correct there too, if not the fastest)
+and an AMX Xeon as `avx512-bf16` (the same INT8 and float arithmetic).
 oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`, the benchmarks' `--isa-cap`) lowers the class as it lowers
 the kernels.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import platform
+import warnings
 from dataclasses import dataclass
 
-from edgesharp.edge.backends.openvino_core import cpuinfo, isa_cap
+from edgesharp.edge.backends.openvino_core import isa_cap
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class KernelClass:
     name: str
     onednn_isa: str  # the ONEDNN_MAX_CPU_ISA level that runs this class on a bigger CPU
-    flags: tuple[str, ...]  # /proc/cpuinfo flags a CPU of this class has
+    flags: tuple[str, ...]  # the flags (Linux names) a CPU of this class has
     int8_vnni: bool  # INT8 products accumulate in 32 bits (no saturation)
     bf16: bool  # OpenVINO runs float layers in bfloat16 unless asked for f32
     examples: str
@@ -59,10 +75,15 @@ _CAP_ADMITS = {
 # preference when a CPU qualifies for several (a Sapphire Rapids has AVX-VNNI, AVX512-VNNI and AMX)
 _PREFERENCE = ("amx", "avx512-bf16", "avx512-vnni", "avx2-vnni", "avx512", "avx2")
 
-# NumPy's CPU feature names -> /proc/cpuinfo flags
+# NumPy's CPU feature names -> Linux flags (AVX512FP16 is not taken for AMX: AVX10 CPUs may have one without the other)
 _NUMPY_FLAGS = {"AVX2": ("avx2",), "FMA3": ("fma",), "AVX512F": ("avx512f",), "AVX512BW": ("avx512bw",),
                 "AVX512VL": ("avx512vl",), "AVX512DQ": ("avx512dq",), "AVX512VNNI": ("avx512_vnni",),
-                "AVX512BF16": ("avx512_bf16",), "AVX512FP16": ("amx_tile", "amx_int8")}
+                "AVX512BF16": ("avx512_bf16",)}
+# other spellings of the class flags -> Linux's: macOS sysctl (lower-cased by archspec), py-cpuinfo's CPUID table
+_ALIASES = {"avx512vnni": "avx512_vnni", "avx512bf16": "avx512_bf16", "avxvnni": "avx_vnni", "fma3": "fma",
+            "amxtile": "amx_tile", "amxint8": "amx_int8"}
+# where archspec reads the flags on each OS
+_ARCHSPEC_READER = {"Linux": "/proc/cpuinfo", "Windows": "CPUID", "Darwin": "sysctl"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,11 @@ class Detected:
         return f"CPU class {self.kernel_class.name}{capped} (flags from {self.source})"
 
 
+def normalize(flags) -> set[str]:
+    """`flags` in lower case with the Linux name for each class flag (`avx512vnni` -> `avx512_vnni`)."""
+    return {_ALIASES.get(f.lower(), f.lower()) for f in flags}
+
+
 def _numpy_flags() -> set[str] | None:
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
@@ -98,15 +124,43 @@ def _numpy_flags() -> set[str] | None:
     return flags
 
 
+def _archspec_flags() -> tuple[set[str], str]:
+    """(flags, source) from archspec; raises RuntimeError naming why it found nothing."""
+    try:
+        import archspec
+        from archspec.cpu.detect import detected_info
+    except ImportError as exc:
+        raise RuntimeError(f"archspec is not installed ({exc}); pip install archspec") from None
+    with warnings.catch_warnings(record=True) as caught:  # archspec turns a failed reader into a warning
+        warnings.simplefilter("always")
+        features = set(detected_info().features)
+    if not features:
+        why = "; ".join(str(w.message) for w in caught) or "no flags"
+        raise RuntimeError(f"archspec found no CPU flags ({why})")
+    reader = _ARCHSPEC_READER.get(platform.system(), platform.system())
+    return normalize(features), f"archspec {archspec.__version__}, {reader}"
+
+
+@functools.cache
+def _detected_flags() -> tuple[frozenset[str], str]:
+    try:
+        flags, source = _archspec_flags()
+    except Exception as exc:  # a failed reader (no archspec, CPUID memory refused, no sysctl) must not stop a run
+        flags = _numpy_flags()
+        if flags is None:
+            log.warning("CPU features: %s, and NumPy has no CPU feature table; treating this CPU as class "
+                        "'other' (FP32)", exc)
+            return frozenset(), "nothing (archspec failed, no NumPy feature table)"
+        log.warning("CPU features: %s; using NumPy's CPUID table, which cannot see AVX-VNNI or AMX (a CPU with "
+                    "them gets a lower class: correct, possibly slower)", exc)
+        return frozenset(flags), "NumPy's CPU feature table (archspec failed)"
+    return frozenset(flags), source
+
+
 def cpu_flags() -> tuple[set[str], str]:
-    """(flags, source): /proc/cpuinfo's flags on Linux, else NumPy's CPUID-based feature table."""
-    flags = cpuinfo().get("flags", "").split()
-    if flags:
-        return set(flags), "/proc/cpuinfo"
-    from_numpy = _numpy_flags()
-    if from_numpy is not None:
-        return from_numpy, "NumPy's CPU feature detection"
-    return set(), "nothing (no /proc/cpuinfo, no NumPy feature table)"
+    """(flags, source) of this CPU, Linux names, read once per process: archspec, else NumPy's CPUID table."""
+    flags, source = _detected_flags()
+    return set(flags), source
 
 
 def class_of_flags(flags: set[str]) -> KernelClass | None:
@@ -132,6 +186,7 @@ def detect(flags: set[str] | None = None, source: str | None = None, cap: str | 
     environment)."""
     if flags is None:
         flags, source = cpu_flags()
+    flags = normalize(flags)
     if cap == "env":
         cap = isa_cap()
     machine = platform.machine().lower()
@@ -142,8 +197,7 @@ def detect(flags: set[str] | None = None, source: str | None = None, cap: str | 
 
 def runnable_classes(flags: set[str] | None = None) -> list[KernelClass]:
     """The classes this CPU can run, natively or under an ISA cap, in KERNEL_CLASSES order."""
-    if flags is None:
-        flags, _ = cpu_flags()
+    flags = cpu_flags()[0] if flags is None else normalize(flags)
     top = class_of_flags(flags)
     if top is None:
         return []

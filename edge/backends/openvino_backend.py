@@ -20,12 +20,20 @@ model's only makes a submit wait for a free request.
 Shapes are static: each padded frame size gets its own compiled model (the last two are kept, so a folder
 that alternates landscape and portrait images does not recompile every time). With `cache_dir` OpenVINO
 stores compiled blobs and later runs start faster.
+
+`device` goes to `compile_model` as given (CPU, GPU, GPU.1, NPU, AUTO, AUTO:GPU,CPU, ...). A device other than the
+CPU gets OpenVINO's compiled-model cache by default (`default_cache_dir()`; `cache_dir=""` turns it off): OpenVINO's
+model-caching guide names compilation as the start-up delay it removes, and the NPU compiles ahead of time, which
+Intel notes takes longer than on the GPU. A device that OpenVINO does not list in
+`Core().available_devices` fails at open with one line naming it, the devices that are there and the driver to
+install. Only the CPU has been run here; GPU, NPU and AUTO choosing one of them are untested on real hardware.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -47,6 +55,51 @@ OPTION_OF_PROPERTY = {"NUM_STREAMS": "--streams", "INFERENCE_NUM_THREADS": "--th
                       "PERFORMANCE_HINT": "--hint", "CACHE_DIR": "--cache-dir"}
 
 
+CPU = "CPU"
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")  # they run the model on devices from a list, or on any there
+DRIVERS = {
+    "GPU": "install the Intel graphics driver with its OpenCL runtime (Windows: Intel's graphics driver; Linux: "
+           "intel-opencl-icd and ocl-icd-libopencl1)",
+    "NPU": "install the Intel NPU driver (Intel Core Ultra processors; Windows: Intel's NPU driver; Linux: "
+           "intel/linux-npu-driver)",
+}
+
+
+def default_cache_dir() -> Path:
+    """The per-user folder for OpenVINO's compiled models: `$EDGESHARP_CACHE/openvino`, else
+    `~/.cache/edgesharp/openvino` (the project's cache folder)."""
+    root = os.environ.get("EDGESHARP_CACHE") or Path.home() / ".cache" / "edgesharp"
+    return Path(root).expanduser() / "openvino"
+
+
+def device_base(device: str) -> str:
+    """`GPU.1` -> `GPU`, `AUTO:GPU,CPU` -> `AUTO`, `MULTI:CPU(4),GPU(2)` -> `MULTI`."""
+    return device.split(":")[0].split(".")[0].split("(")[0].strip().upper()
+
+
+def named_devices(device: str) -> list[str]:
+    """The hardware devices `device` names: itself, or a virtual device's list (`AUTO:GPU,CPU`; `-CPU` excludes,
+    so it is not named); an empty list for a virtual device without one (it takes any device there is)."""
+    name, _, rest = device.partition(":")
+    if device_base(name) not in VIRTUAL_DEVICES:
+        return [device]
+    return [d.split("(")[0].strip() for d in rest.split(",") if d.strip() and not d.strip().startswith("-")]
+
+
+def missing_device_error(device: str, available: list[str]) -> UsageError | None:
+    """The one-line error for a `device` that names hardware OpenVINO did not find (`available`), else None."""
+    have = {device_base(d) for d in available}
+    missing = [d for d in named_devices(device) if device_base(d) not in have]
+    if not missing:
+        return None
+    base, there = device_base(missing[0]), ", ".join(available) or "none"
+    if base not in DRIVERS:
+        return UsageError(f"--device {device}: OpenVINO has no device named {base} (available here: {there}); "
+                          f"choose CPU, GPU, NPU or AUTO")
+    return UsageError(f"--device {device}: OpenVINO finds no {base} here (available: {there}); {DRIVERS[base]}, "
+                      f"or use --device CPU")
+
+
 @dataclass
 class _Compiled:
     """One compiled padded size: its requests and the indices of those free for a new frame."""
@@ -66,7 +119,7 @@ class OpenVINOBackend(InferenceBackend):
         self,
         model_path: str | Path,
         size_multiple: int = 1,
-        device: str = "CPU",
+        device: str = CPU,
         hint: str = "latency",
         requests: int | None = None,
         streams: int | str | None = None,
@@ -86,10 +139,21 @@ class OpenVINOBackend(InferenceBackend):
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise EdgesharpError(f"{self.model_path}: OpenVINO model not found")
-        self.device = device
+        self.device = str(device).strip().upper()
         self.hint = hint
         self._requested = requests
         self._core = shared_core()
+        if self.device != CPU:
+            error = missing_device_error(self.device, list(self._core.available_devices))
+            if error is not None:
+                raise error
+            if cache_dir is None:  # the module docstring: on by default off the CPU
+                cache_dir = default_cache_dir()
+                try:
+                    cache_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    log.warning("%s: cannot create the model cache (%s); compiling without it", cache_dir, exc)
+                    cache_dir = ""
         try:
             self._model = self._core.read_model(self.model_path)
         except RuntimeError as exc:
@@ -119,10 +183,11 @@ class OpenVINOBackend(InferenceBackend):
         self._num_requests = requests or 0
 
     # -- compiled models per padded size -------------------------------------------------------------
-    def _compile(self, ph: int, pw: int) -> _Compiled:
-        self._model.reshape({self._model.input(): [1, ph, pw, 3]})
+    def _compile(self, ph: int, pw: int, model=None) -> _Compiled:
+        model = self._model if model is None else model
+        model.reshape({model.input(): [1, ph, pw, 3]})
         try:
-            compiled = self._core.compile_model(self._model, self.device, self._config)
+            compiled = self._core.compile_model(model, self.device, self._config)
         except RuntimeError as exc:
             raise self._compile_error(exc, pw, ph) from None
         n = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) + self._spare
@@ -180,6 +245,24 @@ class OpenVINOBackend(InferenceBackend):
 
         with self._lock:
             self._entry_for(*padded_size(height, width, self.size_multiple))
+
+    def prepare(self, width: int, height: int) -> None:
+        """Compile for a frame size without switching to it, while frames of the current size keep running (a
+        copy of the model is reshaped, outside the lock): the governor's processing scale changes without a stall."""
+        from edgesharp.edge.backends.base import padded_size
+
+        key = padded_size(height, width, self.size_multiple)
+        with self._lock:
+            if self._closed or key in self._compiled:
+                return
+        entry = self._compile(*key, model=self._model.clone())
+        with self._lock:
+            if self._closed or key in self._compiled:
+                return
+            self._compiled[key] = entry
+            extra = len(self._compiled) - KEEP_COMPILED
+            for old in [k for k in self._compiled if k not in (key, self._active)][:max(0, extra)]:
+                del self._compiled[old]
 
     # -- interface ---------------------------------------------------------------------------------------
     @property
@@ -269,9 +352,10 @@ class OpenVINOBackend(InferenceBackend):
                     config={k: str(v) for k, v in self._config.items()})
         if self._active is not None:
             compiled = self._compiled[self._active].model
-            for prop in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT"):
+            for prop in ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT", "EXECUTION_DEVICES"):
                 with contextlib.suppress(RuntimeError):
                     value = compiled.get_property(prop)
+                    value = ",".join(value) if isinstance(value, list) else value
                     info[prop.lower()] = value.get_type_name() if hasattr(value, "get_type_name") else str(value)
         return info
 

@@ -50,8 +50,13 @@ def cpuinfo(text: str | None = None) -> dict[str, str]:
 
 
 def cpu_has_amx(info: dict[str, str] | None = None) -> bool:
-    """Whether the CPU has AMX tiles (`amx_tile` among the flags of `cpuinfo()`)."""
-    return "amx_tile" in (cpuinfo() if info is None else info).get("flags", "").split()
+    """Whether the CPU has AMX tiles (`amx_tile` among this CPU's flags, on every OS; or among `info`'s, a
+    /proc/cpuinfo block)."""
+    if info is not None:
+        return "amx_tile" in info.get("flags", "").split()
+    from edgesharp.edge.backends.cpu_classes import cpu_flags
+
+    return "amx_tile" in cpu_flags()[0]
 
 
 def isa_cap() -> str | None:

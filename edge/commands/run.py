@@ -14,6 +14,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAX_REQUESTS = 64  # = edge.backends.base.MAX_REQUESTS, repeated so that --help imports neither OpenCV nor OpenVINO
+# --power-save: one stream on one thread (the latency hint); OpenVINO properties: efficient cores of a hybrid CPU,
+# no second logical processor per core (neither has an effect on a CPU with one kind of core and no SMT)
+POWER_SAVE = {"--hint": "latency", "--threads": 1}
+POWER_SAVE_OPENVINO = {"SCHEDULING_CORE_TYPE": "ECORE_ONLY", "ENABLE_HYPER_THREADING": "NO"}
 
 EXAMPLES = """examples:
   edgesharp run                                        # camera 0 -> preview window (+/- strength, b bypass, q quit)
@@ -22,6 +26,7 @@ EXAMPLES = """examples:
   edgesharp run --source synthetic --frames 150 --sink out/demo.mp4 --sink compare:out/demo
   edgesharp run --source clip.mkv --sink sharp.mp4 --stats-json stats.json
   edgesharp run --backend onnxruntime --precision fp32 --source synthetic --sink null --frames 300
+  edgesharp run --sink vcam --target-fps 24 --power-save    # a call on battery: one thread, 24 FPS held
 
 sources: camera:N[,fourcc=MJPG|YUYV|default], /dev/videoN, a video file, a folder of images,
          synthetic[:level=heavy|medium|low|none][,fast]
@@ -48,10 +53,17 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
     g.add_argument("--streams", default=None, help="OpenVINO NUM_STREAMS override (a number or AUTO)")
     g.add_argument("--threads", type=int, default=None,
                    help="inference threads (OpenVINO INFERENCE_NUM_THREADS / ONNX Runtime intra-op threads per worker)")
-    g.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
+    g.add_argument("--device", default="CPU",
+                   help="OpenVINO device: CPU (default), GPU, NPU or AUTO (also GPU.1, AUTO:GPU,CPU). Off the CPU the "
+                        "compiled-model cache is on (in --cache-dir, default ~/.cache/edgesharp/openvino) and "
+                        "--precision auto runs the float model; GPU and NPU are untested on real hardware")
     g.add_argument("--cache-dir", type=Path, default=None, help="OpenVINO compiled-model cache folder")
     g.add_argument("--strength", type=float, default=1.0,
                    help="blend of output and input, 0 (input unchanged) .. 1 (full model output; default)")
+    g.add_argument("--power-save", action="store_true",
+                   help="use less CPU: " + ", ".join(f"{k} {v}" for k, v in POWER_SAVE.items()) + " and, on hybrid "
+                        "CPUs, the efficient cores only (OpenVINO SCHEDULING_CORE_TYPE ECORE_ONLY, one thread per "
+                        "core); --hint/--threads given explicitly win")
 
 
 def check_model_options(args: argparse.Namespace) -> None:
@@ -79,10 +91,15 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
 
     check_model_options(args)
     bundle = load_model_bundle(args.model)
-    options = {"requests": args.requests, "threads": args.threads}
+    power_save = getattr(args, "power_save", False)
+    threads = args.threads or (POWER_SAVE["--threads"] if power_save else None)
+    hint = args.hint or (POWER_SAVE["--hint"] if power_save else getattr(args, "hint_default", "latency"))
+    options = {"requests": args.requests, "threads": threads}
     if args.backend == "openvino":
-        options.update(hint=args.hint or getattr(args, "hint_default", "latency"), streams=args.streams,
+        options.update(hint=hint, streams=args.streams,
                        device=args.device, cache_dir=args.cache_dir, spare_requests=1 if live else 0)
+        if power_save:
+            options["config"] = dict(POWER_SAVE_OPENVINO)
     elif args.streams is not None or args.cache_dir is not None or args.hint is not None:
         log.warning("--hint/--streams/--cache-dir apply to the openvino backend only; ignored")
     backend = open_backend(bundle, args.backend, args.precision, **options)
@@ -97,15 +114,46 @@ def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return [("--stats-json", stats_json)] if stats_json else []
 
 
+def build_governor(args: argparse.Namespace, source, backend):
+    """The frame-rate governor for --target-fps (default: the source's rate; 0: none), or None. A source that
+    is not live (a file, a folder) waits for the pipeline and never drops a frame: it is never governed."""
+    from edgesharp.edge.governor import Governor
+
+    target = getattr(args, "target_fps", None)
+    if target == 0:
+        return None
+    if not source.live:
+        if target is not None:
+            log.warning("--target-fps %g: %s waits for the pipeline and drops nothing; the governor is off",
+                        target, source.description)
+        return None
+    return Governor(target or source.fps or 30.0, governor_levers(backend))
+
+
+def governor_levers(backend) -> list:
+    """The governor's levers for an opened backend, cheapest in quality first (`edgesharp.edge.governor`)."""
+    from edgesharp.edge.governor import absent_lever, scale_lever
+
+    precision = getattr(backend, "precision", None)
+    if getattr(backend, "precision_requested", "auto") != "auto":
+        why = f"--precision {backend.precision_requested} was forced"
+    elif precision is None:
+        why = f"the {backend.name} backend runs one precision"
+    else:
+        why = f"--precision auto already runs {precision}, the fastest one valid on this CPU"
+    return [absent_lever("precision", why), absent_lever("lighter model", "the bundle ships no lighter variant"),
+            scale_lever()]
+
+
 def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: int | None = None,
-                 skip_failed_frames: bool = False) -> dict:
+                 skip_failed_frames: bool = False, governor=None) -> dict:
     """Run the pipeline with a status line per second on stderr (unless -q) and --stats-json if given.
     The summary adds `stop_reason` and `skipped` (frames skipped after a failed inference)."""
     from edgesharp.edge.errors import EdgesharpError
     from edgesharp.edge.pipeline import Pipeline
 
     pipeline = Pipeline(source, backend, sinks, strength=args.strength, max_frames=max_frames,
-                        skip_failed_frames=skip_failed_frames)
+                        skip_failed_frames=skip_failed_frames, governor=governor)
     quiet = getattr(args, "quiet", False)
     stats_json = getattr(args, "stats_json", None)
 
@@ -153,6 +201,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=None, help="frame rate requested from the camera / of the scene")
     parser.add_argument("--frames", type=int, default=None, help="stop after this many frames from the source")
     parser.add_argument("--stats-json", type=Path, default=None, help="write the run's statistics to this JSON file")
+    parser.add_argument("--target-fps", type=float, default=None,
+                        help="frame rate to hold on a busy machine (a live source only; default: the source's rate; "
+                             "0 turns the governor off): when the output stays 10%% below it for 3 s the model runs on "
+                             "the frame downscaled (0.75, then 0.5) with its detail added back at full size; back up "
+                             "after 10 s with room to spare. Each change is logged and in --stats-json's \"governor\"")
     # throughput: measured with a paced camera on 2 cores, every stream busy beat one stream on all cores
     # (README, "Live pipeline settings")
     add_model_options(parser, default_hint="throughput")
@@ -169,6 +222,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     if args.fps is not None:
         check_fps(args.fps, "--fps")
+    if args.target_fps is not None and args.target_fps != 0:
+        check_fps(args.target_fps, "--target-fps")
     source = open_source(args.source, parse_size(args.size), args.fps)
     sinks = [open_sink(spec, args.fps) for spec in (args.sink or ["preview"])]
     guard_outputs(sinks, source.input_files(), stats_output(args))
@@ -179,7 +234,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         _, backend = open_backend_from_args(args, live=source.live)
         try:
-            summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames)
+            summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames,
+                                   governor=build_governor(args, source, backend))
         finally:
             backend.close()
     finally:

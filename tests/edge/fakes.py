@@ -111,3 +111,26 @@ class FaultyVideoWriter:
         if self.fault == "cut":
             data = Path(self.path).read_bytes()
             Path(self.path).write_bytes(data[: len(data) // 2])
+
+
+class ScaledCostBackend(FakeBackend):
+    """One worker whose frame takes `frame_s` x `slowdown` x (its pixels / `full_pixels`): a machine whose load
+    the test changes (`slowdown`, read at each submit) and a cost that follows the governor's processing scale.
+    `sizes` lists the frame sizes submitted (each run of one size once), `prepared` the sizes `prepare` was given."""
+
+    def __init__(self, frame_s: float, full_pixels: int, slowdown: float = 1.0):
+        super().__init__(workers=1)
+        self.frame_s, self.full_pixels, self.slowdown = frame_s, full_pixels, slowdown
+        self.sizes: list[tuple[int, int]] = []
+        self.prepared: list[tuple[int, int]] = []
+
+    def prepare(self, width: int, height: int) -> None:
+        self.prepared.append((width, height))
+
+    def submit(self, frame, tag) -> None:
+        h, w = frame.shape[:2]
+        if not self.sizes or self.sizes[-1] != (w, h):
+            self.sizes.append((w, h))
+        wait = self.frame_s * self.slowdown * (w * h) / self.full_pixels
+        self.delay = (wait, wait)
+        super().submit(frame, tag)

@@ -252,7 +252,6 @@ def test_opening_a_backend_compiles_once(tmp_path, compiled_shapes):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"device": "NOPE"}, r"^--device NOPE: OpenVINO cannot use this device \(Device with \"NOPE\" name is not registered"),
     ({"streams": -3}, r"^--streams -3: OpenVINO refused it \(Wrong value for property key NUM_STREAMS"),
     ({"streams": "abc"}, r"^--streams abc: OpenVINO refused it \(Could not read number of streams"),
     ({"threads": -1}, r"^--threads -1: OpenVINO refused it \(Wrong value for property key INFERENCE_NUM_THREADS"),

@@ -140,7 +140,7 @@ def test_usage_errors_exit_2(capsys):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--device", "NOPE", "edgesharp run: error: --device NOPE: OpenVINO cannot use this device"),
+    ("--device", "NOPE", "edgesharp run: error: --device NOPE: OpenVINO has no device named NOPE"),
     ("--streams", "-3", "edgesharp run: error: --streams -3: must be a whole number of at least 1, or AUTO"),
     ("--streams", "abc", "edgesharp run: error: --streams abc: must be a whole number of at least 1, or AUTO"),
     ("--requests", "65", "edgesharp run: error: --requests 65: at most 64 frames in flight"),

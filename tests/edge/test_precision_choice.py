@@ -38,7 +38,7 @@ def _no_cap(monkeypatch):
 
 
 def fake_cpu(monkeypatch, flags: str):
-    monkeypatch.setattr(cpu_classes, "cpuinfo", lambda: {"flags": flags})
+    monkeypatch.setattr(cpu_classes, "cpu_flags", lambda: (set(flags.split()), "test flags"))
 
 
 @pytest.fixture(scope="module")
