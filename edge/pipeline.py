@@ -129,6 +129,8 @@ class Pipeline:
         self._frame_size: tuple[int, int] | None = None  # (w, h) of the latest frame dispatched
         self._parallel: int | None = None  # streams the backend runs at once (for the governor's load)
         self._switch: threading.Thread | None = None  # a processing-scale change being prepared
+        self._prewarming: threading.Thread | None = None  # the next cheaper scale being compiled ahead
+        self._prewarmed: set[float] = set()
         self.stop_reason: str | None = None
         self._stop = threading.Event()
         self._abort = threading.Event()
@@ -366,9 +368,9 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     sink.pump(final=True)
             self.source.interrupt()
-            switch = self._switch
-            if switch is not None:
-                switch.join()  # a compile ends by itself; the backend must not close under it
+            for compiling in (self._switch, self._prewarming):
+                if compiling is not None:
+                    compiling.join()  # a compile ends by itself; the backend must not close under it
             self.backend.wait_all()
             self.backend.set_callback(None)
             self.source.close()
@@ -410,7 +412,31 @@ class Pipeline:
         if change is not None:
             self.stats.governor_changed(change.to_dict())
             self._apply(change)
+        elif self._switch is None:
+            self._prewarm()
         self.stats.governor_state = self.governor.describe()
+
+    def _prewarm(self) -> None:
+        """Compile the next cheaper processing scale in the background ahead of need, so that a step down
+        switches at once: compiling while the machine is already short of CPU took many seconds here."""
+        prepare = getattr(self.backend, "prepare", None)
+        lever = next((lv for lv in self.governor.active if lv.name == "processing scale"), None)
+        if prepare is None or lever is None or self._frame_size is None or self._scale not in lever.values:
+            return
+        cheaper = lever.values[lever.values.index(self._scale) + 1:][:1]
+        if not cheaper or cheaper[0] in self._prewarmed:
+            return
+        self._prewarmed.add(cheaper[0])
+        size = scaled_size(*self._frame_size, cheaper[0], self.backend.size_multiple)
+
+        def compile_ahead() -> None:
+            try:
+                prepare(*size)
+            except BaseException as exc:  # the switch itself will compile again and report a real failure
+                log.debug("compiling %dx%d ahead failed: %s", *size, exc)
+
+        self._prewarming = threading.Thread(target=compile_ahead, name="edgesharp-prewarm", daemon=True)
+        self._prewarming.start()
 
     def _apply(self, change: Change) -> None:
         if change.lever != "processing scale":
@@ -423,6 +449,8 @@ class Pipeline:
 
         def switch() -> None:
             try:
+                if self._prewarming is not None:
+                    self._prewarming.join()  # it may be compiling this very size
                 prepare(*scaled_size(*self._frame_size, scale, self.backend.size_multiple))
                 self._scale = scale
             except BaseException as exc:

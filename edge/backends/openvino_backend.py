@@ -49,7 +49,7 @@ from edgesharp.edge.errors import EdgesharpError, UsageError
 log = logging.getLogger(__name__)
 
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
-KEEP_COMPILED = 2
+KEEP_COMPILED = 3
 # OpenVINO property -> the option that set it, named when compiling fails because of its value
 OPTION_OF_PROPERTY = {"NUM_STREAMS": "--streams", "INFERENCE_NUM_THREADS": "--threads",
                       "PERFORMANCE_HINT": "--hint", "CACHE_DIR": "--cache-dir"}
