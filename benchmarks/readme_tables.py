@@ -74,9 +74,20 @@ def replace_between(text: str, section: str, body: str, path: Path) -> str:
     return text[: i + len(start)] + "\n" + body + "\n" + text[j:]
 
 
-def update_file(target: Path, results_path: Path, sections=SECTIONS) -> list[str]:
-    """Rewrite the marked sections of `target`; returns the sections written."""
-    results = report.read_results(results_path)
+def only_models(results: dict, models: list[str]) -> dict:
+    """`results` with the speed rows of `models` only (all when empty); an unknown name is an error."""
+    if not models:
+        return results
+    known = {r.get("model") for r in results.get("fps") or []}
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise EdgesharpError(f"--models: no speed rows for {', '.join(unknown)} (the results have {', '.join(sorted(known))})")
+    return {**results, "fps": [r for r in results.get("fps") or [] if r.get("model") in models]}
+
+
+def update_file(target: Path, results_path: Path, sections=SECTIONS, models: list[str] | None = None) -> list[str]:
+    """Rewrite the marked sections of `target` (speed rows of `models` only, when given); returns the sections."""
+    results = only_models(report.read_results(results_path), models or [])
     try:
         text = target.read_text()
     except FileNotFoundError:
@@ -97,13 +108,15 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="markdown file with the marker comments (e.g. README.md)")
     parser.add_argument("--results", type=Path, help="results.json (default: the newest under benchmarks/results/)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma list: performance,quality")
+    parser.add_argument("--models", default="", help="comma list of model names whose speed rows to keep (default: all)")
     args = parser.parse_args(argv)
     sections = [s for s in args.sections.split(",") if s]
     try:
         bad = [s for s in sections if s not in SECTIONS]
         if bad:
             raise EdgesharpError(f"--sections: unknown {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
-        written = update_file(args.file, args.results or latest_results(), sections)
+        written = update_file(args.file, args.results or latest_results(), sections,
+                              [m for m in args.models.split(",") if m])
     except EdgesharpError as exc:
         print(f"readme_tables: error: {exc}", file=sys.stderr)
         return 1

@@ -60,3 +60,13 @@ def test_a_capped_run_says_so_in_its_machine_line(tmp_path):
     readme.write_text(f"{s}\n{e}\n")
     readme_tables.update_file(readme, results, sections=["performance"])
     assert "Measured on Test CPU, 4 cores at 3.0 GHz, oneDNN and PyTorch capped at AVX2 (`--isa-cap`)" in readme.read_text()
+
+
+def test_models_keeps_the_speed_rows_of_the_named_models_only():
+    from edgesharp.benchmarks.readme_tables import only_models
+
+    results = {"fps": [{"model": "a", "kind": "model"}, {"model": "b", "kind": "model"}, {"model": "b", "kind": "verdict"}]}
+    assert [r["model"] for r in only_models(results, ["b"])["fps"]] == ["b", "b"]
+    assert only_models(results, []) is results
+    with pytest.raises(EdgesharpError, match="--models: no speed rows for c"):
+        only_models(results, ["c"])
