@@ -14,9 +14,16 @@ import logging
 import threading
 from typing import TextIO
 
-from edgesharp.edge.errors import EdgesharpError
+from edgesharp.edge.errors import UsageError
 
 log = logging.getLogger(__name__)
+
+def check_strength(value: float, label: str = "strength") -> float:
+    """`value` as a float in [0, 1], else a `UsageError` naming `label` (NaN fails too)."""
+    if not 0.0 <= value <= 1.0:
+        raise UsageError(f"{label} must be between 0 and 1, got {value}")
+    return float(value)
+
 
 class StrengthSetting:
     """A class attribute holding a strength in [0, 1], checked on every assignment: it may change between frames
@@ -32,9 +39,7 @@ class StrengthSetting:
         return self if obj is None else getattr(obj, self.attr)
 
     def __set__(self, obj, value: float) -> None:
-        if not 0.0 <= value <= 1.0:  # NaN fails too
-            raise EdgesharpError(f"{self.label} must be between 0 and 1, got {value}")
-        setattr(obj, self.attr, float(value))
+        setattr(obj, self.attr, check_strength(value, self.label))
 
 
 STEP = 0.1

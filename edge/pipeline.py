@@ -38,7 +38,7 @@ from edgesharp.edge.backends.base import InferenceBackend
 from edgesharp.edge.controls import StrengthSetting
 from edgesharp.edge.errors import EdgesharpError
 from edgesharp.edge.governor import Change, Governor, scaled_size
-from edgesharp.edge.sinks import Sink, guard_outputs
+from edgesharp.edge.sinks import Sink, prepare_sinks
 from edgesharp.edge.sources import Source
 from edgesharp.edge.stats import RunStats
 
@@ -306,11 +306,7 @@ class Pipeline:
     def run(self, on_status: Callable[[RunStats], None] | None = None, status_every: float = 1.0,
             handle_signals: bool = False) -> dict:
         """Process the source to its end (or until stopped); returns the final statistics."""
-        guard_outputs(self.sinks, self.source.input_files())
-        for sink in self.sinks:
-            preflight = getattr(sink, "preflight", None)
-            if preflight:
-                preflight()
+        prepare_sinks(self.sinks, self.source.input_files())
         self.source.open()
         restore = self._install_signals() if handle_signals else None
         self._request_slots = threading.Semaphore(self.backend.num_requests)

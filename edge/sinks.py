@@ -43,6 +43,7 @@ class Sink:
         self.should_stop = False
         self.frames = 0
         self.protected: frozenset[Path] = frozenset()  # real paths of the run's inputs: never written
+        self.prepared = False  # the output rule and preflight passed (`prepare_sinks`)
 
     def preflight(self) -> None:
         """Fail before the source opens when this sink cannot work here (no display, no driver)."""
@@ -91,6 +92,19 @@ def guard_outputs(sinks: Iterable[Sink], inputs: Iterable[str | os.PathLike],
     check_outputs([*outputs, *extra], inputs)
     for sink in sinks:
         sink.protect(inputs)
+
+
+def prepare_sinks(sinks: Iterable[Sink], inputs: Iterable[str | os.PathLike],
+                  extra: Iterable[tuple[str, str | os.PathLike]] = ()) -> None:
+    """The output rule (`guard_outputs`) and every sink's preflight, once: a command that prepared its sinks
+    before opening the source and the model (to fail fast) is not checked again when the pipeline starts."""
+    sinks = list(sinks)
+    if sinks and all(getattr(sink, "prepared", False) for sink in sinks):
+        return
+    guard_outputs(sinks, inputs, extra)
+    for sink in sinks:
+        sink.preflight()
+        sink.prepared = True
 
 
 def decodable_frames(path: str | os.PathLike) -> int:
@@ -199,7 +213,8 @@ class PreviewSink(Sink):
             self.controls = controls
 
     def open(self, width: int, height: int, fps: float) -> None:
-        self.preflight()
+        if not self.prepared:
+            self.preflight()
         self._wanted = True
         if not self._pumped:
             self._open_window()

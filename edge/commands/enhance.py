@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     )
     from edgesharp.edge.errors import EdgesharpError
     from edgesharp.edge.imaging.io import IMAGE_EXTENSIONS, check_outputs
-    from edgesharp.edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, guard_outputs
+    from edgesharp.edge.sinks import VIDEO_CODECS, ImageFolderSink, VideoFileSink, prepare_sinks
     from edgesharp.edge.sources import VIDEO_EXTENSIONS, VideoFileSource
 
     check_model_options(args)
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
         check_outputs([("output", out), *stats_output(args)], [src])
         _check_image_size(src)  # before the model opens
     else:
-        guard_outputs(sinks, source.input_files(), stats_output(args))
+        prepare_sinks(sinks, source.input_files(), stats_output(args))
 
     _, backend = open_backend_from_args(args)
     try:

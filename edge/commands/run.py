@@ -68,10 +68,10 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
 
 def check_model_options(args: argparse.Namespace) -> None:
     """Refuse (`UsageError`, exit 2) model option values that cannot work, before anything opens."""
+    from edgesharp.edge.controls import check_strength
     from edgesharp.edge.errors import UsageError
 
-    if not 0.0 <= args.strength <= 1.0:  # also refuses nan
-        raise UsageError(f"--strength {args.strength}: must be between 0 and 1")
+    check_strength(args.strength, "--strength")
     for option in ("requests", "threads"):
         value = getattr(args, option)
         if value is not None and value < 1:
@@ -109,7 +109,7 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
 
 
 def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """--stats-json as an output of the run, for the output rule (`edgesharp.edge.sinks.guard_outputs`)."""
+    """--stats-json as an output of the run, for the output rule (`edgesharp.edge.sinks.prepare_sinks`)."""
     stats_json = getattr(args, "stats_json", None)
     return [("--stats-json", stats_json)] if stats_json else []
 
@@ -213,7 +213,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from edgesharp.edge.errors import UsageError
-    from edgesharp.edge.sinks import guard_outputs, open_sink
+    from edgesharp.edge.sinks import open_sink, prepare_sinks
     from edgesharp.edge.sources import CameraSource, check_fps, open_source, parse_size
 
     # refused before anything opens: an infinite rate hangs OpenCV's video writer
@@ -226,9 +226,7 @@ def main(args: argparse.Namespace) -> int:
         check_fps(args.target_fps, "--target-fps")
     source = open_source(args.source, parse_size(args.size), args.fps)
     sinks = [open_sink(spec, args.fps) for spec in (args.sink or ["preview"])]
-    guard_outputs(sinks, source.input_files(), stats_output(args))
-    for sink in sinks:
-        sink.preflight()
+    prepare_sinks(sinks, source.input_files(), stats_output(args))  # before the camera and the model open
     if isinstance(source, CameraSource):  # its delivered mode is the run's first line; a missing one fails fast
         source.open()
     try:

@@ -578,3 +578,23 @@ def test_preview_overlay_shows_rate_latency_and_strength():
     assert sink.status_text() == "  0.0 fps  42 ms  strength 0.7"
     controls.bypass = True
     assert sink.status_text().endswith("42 ms  bypass")
+
+
+def test_prepared_sinks_are_checked_once(tmp_path):
+    from edgesharp.edge.sinks import prepare_sinks
+
+    class Counting(NullSink):
+        def __init__(self):
+            super().__init__()
+            self.preflights = 0
+
+        def preflight(self) -> None:
+            self.preflights += 1
+
+    sinks = [Counting(), Counting()]
+    prepare_sinks(sinks, [])
+    prepare_sinks(sinks, [])  # the pipeline's start, after a command prepared them
+    assert [s.preflights for s in sinks] == [1, 1] and all(s.prepared for s in sinks)
+    late = Counting()
+    prepare_sinks([*sinks, late], [])  # a sink not yet checked: the rule runs over all of them again
+    assert late.preflights == 1
