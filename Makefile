@@ -16,29 +16,18 @@ demo: install       ## sharpen an offline scene with the shipped model; writes o
 test: install-all   ## what CI runs
 	$(PYTHON) -m pytest -q
 
-lint:
+lint:               ## ruff
 	ruff check .
 
-# NNCF node names of the tensors kept float in the default's INT8: the residual stream of the last two decoder blocks,
-# the last up convolution and the output convolution (the quantizers that cost most SSIM at heavy blur after QAT,
-# `edgesharp calibrate --qat-sensitivity heavy`; docs/model-history.md, v10)
+# tensors the default's INT8 keeps float (docs/calibration.md)
 DEFAULT_FLOAT_NODES = 0/add/8 0/add/9 0/add/11 0/conv2d/3 1/pixel_shuffle/3 ending/conv2d/0 shuffle/pixel_shuffle/0
 
-# Photos for the default's last training stage and its calibration: the train split (edge/imaging/splits.py)
-# trains and calibrates, the validation split chooses and guards; both area-downscaled x2 (the photos are
-# softer than their grid). DATA=~/Pictures/DIV2K rebuilds the default from other photos the same way.
+# photos of the last training stage and of calibration (train split) and of every choice (validation split)
 DATA ?= ../shared/data/train_photos
 
-# The shipped default model (MODEL_CARD.md has the stages, docs/model-history.md the times of stages 1-4): teacher on ground truth (mixed, then clean blur) and
-# again from its own weights, real-time student `nafnet-rt-s2` distilled from it and again from its own weights by
-# the continued teacher (package photos and generated content), continued on ground truth from the photos in DATA
-# with webcam degradations (default-photos.yaml), then INT8 by 2,000 steps of quantization-aware fine-tuning with
-# NNCF's overflow fix (7-bit weights in every dense convolution, so CPUs without VNNI compute what VNNI CPUs do)
-# and the tensors above kept float, under a 0.006 SSIM guard on every level, every guard group and every CPU
-# kernel class this machine runs (calibrate/classes.py); a refused INT8 leaves a float-only bundle. Then the
-# validation split, Kodak24 and GoPro check.
+# the shipped default model from scratch, resumable (stages: MODEL_CARD.md); DATA=DIR for other photos
 PHOTO_SETS = --set data.sources.0.path=$(DATA) --set validation.source=$(DATA)
-default-model: install-all
+default-model: install-all  ## the shipped default model from scratch
 	edgesharp train train/configs/default-teacher.yaml $(if $(wildcard runs/default-teacher/last.pt),--resume)
 	edgesharp train train/configs/default-teacher-continue.yaml $(if $(wildcard runs/default-teacher2/last.pt),--resume)
 	edgesharp train train/configs/default.yaml $(if $(wildcard runs/default-student/last.pt),--resume)
@@ -51,27 +40,21 @@ default-model: install-all
 	edgesharp bench quality --model edge/models/default --images ../shared/data/kodak24 \
 		--pairs ../shared/data/gopro_pairs --out out/default-model-quality
 
-# The calibration step alone, from a student checkpoint (`python -m edgesharp.calibrate.recover edge/models/default
-# runs/recovered/last.pt` rebuilds one from the shipped bundle's ONNX file): about 25 min on 2 cores.
+# the calibration stage alone, from a student checkpoint (about 25 min on 2 cores; docs/calibration.md)
 CHECKPOINT ?= runs/default-student2/last.pt
 BUNDLE ?= edge/models/default
-default-bundle:
+default-bundle:     ## calibrate CHECKPOINT into BUNDLE with the default's settings
 	edgesharp calibrate $(CHECKPOINT) --out $(BUNDLE) --name edgesharp-default --skip-ort-int8 --slim \
 		--max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --qat-steps 2000 \
 		--qat-photometric 0.5 --int8-optional \
 		--val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2 \
 		--ignored-scope $(DEFAULT_FLOAT_NODES)
 
-# The real-time student study (issue 8): each candidate trained with train/configs/pareto.yaml (same data,
-# teacher, phases and 2,500 steps), calibrated the same way (plain NNCF INT8, preset mixed, 0.01 guard: NNCF's
-# accuracy control takes over 8 minutes per candidate here), then timed and scored on Kodak24 in one bench
-# run; the table and chart land in benchmarks/results/<machine slug of the run>-pareto/. Needs the default model's teacher
-# (runs/default-teacher). PARETO_BENCH_FLAGS=--isa-cap avx2 times a bigger machine on AVX2 code paths
-# (OpenVINO and PyTorch), as the stored intel-xeon-2c-as-avx2-pareto was.
+# the real-time student study: train, calibrate, time and score each candidate (docs/benchmarks.md, "pareto")
 PARETO_ARCHS ?= nafnet-rt-lite-rms nafnet-rt-ln nafnet-rt-lite nafnet-rt-s2 nafnet-rt-s2-w12 nafnet-rt-deep nafnet-rt-deeper \
 	nafnet-rt-fast nafnet-rt-wide-stem nafnet-rt-lite-rms-k5 nafnet-tiny
 PARETO_BENCH_FLAGS ?=
-pareto: install-all
+pareto: install-all ## the real-time student study
 	for a in $(PARETO_ARCHS); do \
 		edgesharp train train/configs/pareto.yaml --set arch=$$a --set out_dir=runs/pareto2500/$$a \
 			$$(test -f runs/pareto2500/$$a/last.pt && echo --resume) || exit 1; \
