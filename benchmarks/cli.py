@@ -323,8 +323,9 @@ def run(args) -> dict:
     report.write_results(out, results)
     write_markdown(out, results)
     if args.store or args.store_as:
-        # the governor's run never replaces the machine's speed results
-        store(out, args.store_as or (f"{info.slug}-governor" if args.bench_command == "governor" else info.slug))
+        # a governor or temporal run never replaces the machine's speed and quality results
+        suffix = f"-{args.bench_command}" if args.bench_command in ("governor", "temporal") else ""
+        store(out, args.store_as or info.slug + suffix)
     return results
 
 

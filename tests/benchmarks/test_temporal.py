@@ -151,3 +151,25 @@ def test_bench_temporal_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert len(err) == 1 and err[0].endswith("nope.mp4: no such file or folder") and "--videos" in err[0]
     assert main(["bench", "temporal", "--backends", "pytorch", "--out", str(tmp_path)]) == 1
     assert "--backends: pytorch not for the temporal suite" in capsys.readouterr().err
+
+
+def test_bench_temporal_store_keeps_the_machines_speed_results(tiny_bundle, tmp_path, monkeypatch):
+    from edgesharp.benchmarks import cli as bench_cli
+
+    monkeypatch.setattr(bench_cli, "RESULTS_ROOT", tmp_path / "results")
+    from edgesharp.benchmarks import machine
+
+    slug = machine.collect().slug
+    (tmp_path / "results" / slug).mkdir(parents=True)
+    (tmp_path / "results" / slug / "results.json").write_text("{}")  # the machine's speed run
+    video = tmp_path / "videos" / "moving.avi"
+    video.parent.mkdir()
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
+    src = SyntheticSource(SIZE, fps=10, paced=False)
+    for _ in range(4):
+        writer.write(src.read().image)
+    writer.release()
+    assert main(["bench", "temporal", "--model", str(tiny_bundle), "--videos", str(video.parent), "--frames", "3",
+                 "--size", "96x64", "--out", str(tmp_path / "report"), "--no-charts", "--store"]) == 0
+    assert (tmp_path / "results" / slug / "results.json").read_text() == "{}"
+    assert (tmp_path / "results" / f"{slug}-temporal" / "results.json").is_file()
