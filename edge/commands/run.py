@@ -34,6 +34,14 @@ sinks:   preview[:split], vcam[:DEVICE], FILE.mp4|.mkv|.avi|.mov, folder:DIR, co
 """
 
 
+HINT_REASONS = {
+    "throughput": "a frame per stream keeps every core busy: on 2 AVX2 cores at 1280x720, 20.8 FPS against 18.9 "
+                  "with latency (medians of 3 runs; docs/benchmarks.md, Live pipeline settings); latency: less "
+                  "delay per frame",
+    "latency": "every core on one frame: the shortest time for each image",
+}
+
+
 def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "latency") -> None:
     """--model/--backend/--precision and the backend tuning options (shared with `edgesharp enhance`)."""
     g = parser.add_argument_group("model and backend")
@@ -48,7 +56,7 @@ def add_model_options(parser: argparse.ArgumentParser, default_hint: str = "late
                    help="frames in flight (OpenVINO infer requests / ONNX Runtime workers; default: the device's "
                         "optimum, for a live source with one OpenVINO request to spare)")
     g.add_argument("--hint", choices=["latency", "throughput"], default=None,
-                   help=f"OpenVINO performance hint (default: {default_hint})")
+                   help=f"OpenVINO performance hint (default: {default_hint}: {HINT_REASONS[default_hint]})")
     parser.set_defaults(hint_default=default_hint)
     g.add_argument("--streams", default=None, help="OpenVINO NUM_STREAMS override (a number or AUTO)")
     g.add_argument("--threads", type=int, default=None,
