@@ -162,3 +162,35 @@ def test_the_readme_enhance_commands_run(tiny_bundle_dir, tmp_path, shared_data)
 def test_edgesharp_help_runs():
     out = subprocess.run([sys.executable, "-m", "edgesharp", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "enhance" in out.stdout
+
+
+def _results(name: str) -> dict:
+    import json
+
+    return json.loads((REPO / "benchmarks" / "results" / name / "results.json").read_text())
+
+
+def _levels(rows: list[dict], method: str) -> list[float]:
+    first = {}
+    for row in rows:
+        if row["method"] == method and row["level"] not in first:  # the first model of that name: the default
+            first[row["level"]] = row["ssim"]
+    return [first[level] for level in ("heavy", "medium", "low")]
+
+
+def test_quoted_figures_match_the_stored_runs_they_cite():
+    """The README's and model card's prose quote stored results; a re-run that changes them must change the prose."""
+    readme, card = (REPO / "README.md").read_text(), (REPO / "MODEL_CARD.md").read_text()
+    e2e = next(r for r in _results("amd-epyc-2c-as-avx2-v12")["fps"]
+               if r["kind"] == "e2e" and r["model"] == "edgesharp-default" and r["size"] == "1280x720")
+    for doc in (readme, card):
+        assert f"{e2e['fps']:.1f} FPS" in doc
+    method = "edgesharp-default openvino auto (fp16)"
+    kodak = " / ".join(f"{v:.4f}" for v in _levels(_results("amd-epyc-2c-as-avx2-v12-quality")["quality"]["rows"], method))
+    val = _levels(_results("amd-epyc-2c-v12-quality-val")["quality"]["rows"], method)
+    assert f"AVX2 class {kodak}" in readme and kodak in card
+    assert " / ".join(f"{v:.4f}" for v in val) in readme and " | ".join(f"**{v:.4f}**" for v in val) in card
+    governed, free = sorted(_results("amd-epyc-2c-as-avx2-governor")["governor"]["runs"], key=lambda r: not r["governed"])
+    assert (f"governed {governed['settled_fps']:.1f} FPS, {governed['drop_pct']:.0f} % dropped" in readme
+            and f"{free['settled_fps']:.1f} FPS, {free['drop_pct']:.0f} % dropped" in readme)
+    assert f"{governed['settled_fps']:.1f} FPS with {governed['drop_pct']:.0f} % dropped" in card
