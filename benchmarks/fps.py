@@ -140,6 +140,19 @@ def _open_runtime_backend(bundle, backend: str, precision: str, cfg: FpsConfig, 
     return open_backend(bundle, backend, precision, **options)
 
 
+
+def run_counts(snap: dict) -> dict:
+    """Rate, frame counts, drop share and latency of a pipeline run's statistics snapshot (`RunStats.snapshot`)."""
+    return {
+        "fps": snap["mean_output_fps"],
+        "frames_captured": snap["frames_captured"],
+        "frames_written": snap["frames_written"],
+        "frames_dropped": snap["frames_dropped"],
+        "drop_pct": round(100.0 * snap["frames_dropped"] / max(1, snap["frames_captured"]), 1),
+        "latency_ms": {k: snap["latency_ms"][k] for k in ("p50", "p95")},
+    }
+
+
 def run_pipeline(bundle, backend: str, precision: str, size: tuple[int, int], cfg: FpsConfig, seconds: float,
                  paced: bool, source_spec: str = "camera") -> dict:
     """One end-to-end run through edge.pipeline.Pipeline into a null sink, stopped after `seconds`."""
@@ -169,12 +182,7 @@ def run_pipeline(bundle, backend: str, precision: str, size: tuple[int, int], cf
     finally:
         runtime.close()
     return {
-        "fps": snap["mean_output_fps"],
-        "frames_captured": snap["frames_captured"],
-        "frames_written": snap["frames_written"],
-        "frames_dropped": snap["frames_dropped"],
-        "drop_pct": round(100.0 * snap["frames_dropped"] / max(1, snap["frames_captured"]), 1),
-        "latency_ms": {k: snap["latency_ms"][k] for k in ("p50", "p95")},
+        **run_counts(snap),
         "cpu_percent": snap["cpu_percent"],
         "rss_peak_mb": snap["rss_peak_mb"],
         "rss_growth_mb": round(snap["rss_peak_mb"] - snap["rss_start_mb"], 1),

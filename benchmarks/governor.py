@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesharp.benchmarks.fps import run_counts
 from edgesharp.edge.errors import EdgesharpError
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,9 @@ def run_once(cfg: GovernorBenchConfig, governed: bool, bundle=None) -> dict:
     row = {
         "governed": governed,
         "target_fps": target,
-        "fps": snap["mean_output_fps"],
+        **run_counts(snap),
         "settled_fps": round(statistics.median(settled), 1) if settled else None,
         "fps_per_second": [round(v, 1) for v in series],
-        "frames_captured": snap["frames_captured"],
-        "frames_written": snap["frames_written"],
-        "frames_dropped": snap["frames_dropped"],
-        "drop_pct": round(100.0 * snap["frames_dropped"] / max(1, snap["frames_captured"]), 1),
-        "latency_ms": {k: snap["latency_ms"][k] for k in ("p50", "p95")},
         "mean_cpu_percent": snap["mean_cpu_percent"],
         "requests": backend.num_requests,
         "precision": getattr(backend, "precision", None),

@@ -117,14 +117,20 @@ def test_run_temporal_with_given_methods(tmp_path, image):
     assert [c["kind"] for c in results["clips"]] == ["video", "static", "pan"]
 
 
-def test_bench_temporal_writes_results_and_report(tiny_bundle, tmp_path, capsys):
-    video = tmp_path / "videos" / "moving.avi"
-    video.parent.mkdir()
+def _moving_clip(folder, frames: int):
+    """An MJPG clip of the moving synthetic scene in `folder`."""
+    video = folder / "moving.avi"
+    folder.mkdir()
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
     src = SyntheticSource(SIZE, fps=10, paced=False)
-    for _ in range(6):
+    for _ in range(frames):
         writer.write(src.read().image)
     writer.release()
+    return video
+
+
+def test_bench_temporal_writes_results_and_report(tiny_bundle, tmp_path, capsys):
+    video = _moving_clip(tmp_path / "videos", 6)
     out = tmp_path / "report"
     t0 = time.perf_counter()
     assert main(["bench", "temporal", "--model", str(tiny_bundle), "--videos", str(video.parent), "--frames", "4",
@@ -162,13 +168,7 @@ def test_bench_temporal_store_keeps_the_machines_speed_results(tiny_bundle, tmp_
     slug = machine.collect().slug
     (tmp_path / "results" / slug).mkdir(parents=True)
     (tmp_path / "results" / slug / "results.json").write_text("{}")  # the machine's speed run
-    video = tmp_path / "videos" / "moving.avi"
-    video.parent.mkdir()
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
-    src = SyntheticSource(SIZE, fps=10, paced=False)
-    for _ in range(4):
-        writer.write(src.read().image)
-    writer.release()
+    video = _moving_clip(tmp_path / "videos", 4)
     assert main(["bench", "temporal", "--model", str(tiny_bundle), "--videos", str(video.parent), "--frames", "3",
                  "--size", "96x64", "--out", str(tmp_path / "report"), "--no-charts", "--store"]) == 0
     assert (tmp_path / "results" / slug / "results.json").read_text() == "{}"
