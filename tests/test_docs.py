@@ -194,3 +194,9 @@ def test_quoted_figures_match_the_stored_runs_they_cite():
     assert (f"governed {governed['settled_fps']:.1f} FPS, {governed['drop_pct']:.0f} % dropped" in readme
             and f"{free['settled_fps']:.1f} FPS, {free['drop_pct']:.0f} % dropped" in readme)
     assert f"{governed['settled_fps']:.1f} FPS with {governed['drop_pct']:.0f} % dropped" in card
+
+
+def test_every_stored_run_is_cited_by_a_document():
+    text = "".join(doc.read_text() for doc in [*DOCUMENTS, REPO / "docs" / "model-history.md", REPO / "CHANGELOG.md"])
+    runs = sorted(p.name for p in (REPO / "benchmarks" / "results").iterdir() if p.is_dir())
+    assert runs and [name for name in runs if name not in text] == []
