@@ -307,6 +307,8 @@ class Pipeline:
             handle_signals: bool = False) -> dict:
         """Process the source to its end (or until stopped); returns the final statistics."""
         prepare_sinks(self.sinks, self.source.input_files())
+        for sink in self.sinks:
+            sink.live = self.source.live
         self.source.open()
         restore = self._install_signals() if handle_signals else None
         self._request_slots = threading.Semaphore(self.backend.num_requests)

@@ -44,6 +44,7 @@ class Sink:
         self.frames = 0
         self.protected: frozenset[Path] = frozenset()  # real paths of the run's inputs: never written
         self.prepared = False  # the output rule and preflight passed (`prepare_sinks`)
+        self.live = False  # the run's source is live (set by the pipeline): frames must not wait on this sink
 
     def preflight(self) -> None:
         """Fail before the source opens when this sink cannot work here (no display, no driver)."""
@@ -457,7 +458,7 @@ class VideoFileSink(Sink):
                 self._writer = _OpenCvVideoWriter(self._tmp, self.path, self.codec, self._size, fps)
             else:
                 self._writer = AvVideoWriter(av, self._tmp, suffix, self._size, fps, audio_from=self.audio_from,
-                                             label=self.path)
+                                             label=self.path, live=self.live)
         except BaseException:
             discard(self._tmp)
             self._tmp = None
@@ -572,6 +573,7 @@ class CompareSink(Sink):
         self._video.protect(inputs)
 
     def open(self, width: int, height: int, fps: float) -> None:
+        self._video.live = self.live
         self._video.open(width, height, fps)
 
     def write(self, original, output, name, index) -> None:

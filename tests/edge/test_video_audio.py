@@ -228,3 +228,28 @@ def test_run_sink_writes_h264_without_sound(tmp_path, tiny_bundle_dir):
     after = probe(out)
     assert after["video"] == ("h264" if video_out.h264_encoder(av) else "mpeg4")
     assert after["frames"] == 9 and after["audio"] is None
+
+
+def test_a_live_run_encodes_cheaply_and_a_file_run_for_quality(tmp_path, monkeypatch):
+    """x264 at the fast preset cost more CPU than the model at 1280x720: a live source gets the ultrafast one."""
+    from edgesharp.edge.imaging import video_out
+    from edgesharp.edge.pipeline import Pipeline
+    from edgesharp.edge.sinks import CompareSink, VideoFileSink
+    from edgesharp.edge.sources import SyntheticSource
+    from fakes import FakeBackend
+
+    used = []
+    real = video_out.AvVideoWriter._add_video
+
+    def spy(self, suffix):
+        used.append(self.live)
+        return real(self, suffix)
+
+    monkeypatch.setattr(video_out.AvVideoWriter, "_add_video", spy)
+    for live in (True, False):
+        sinks = [VideoFileSink(tmp_path / f"{live}.mp4"), CompareSink(tmp_path / f"compare-{live}")]
+        source = SyntheticSource((64, 48), fps=30.0, paced=live, level="none")
+        assert source.live == live
+        Pipeline(source, FakeBackend(), sinks, max_frames=4).run()
+    assert used == [True, True, False, False]
+    assert video_out.X264_LIVE_OPTIONS["preset"] == "ultrafast" and video_out.X264_OPTIONS["preset"] == "fast"
