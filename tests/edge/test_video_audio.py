@@ -232,11 +232,12 @@ def test_run_sink_writes_h264_without_sound(tmp_path, tiny_bundle_dir):
 
 def test_a_live_run_encodes_cheaply_and_a_file_run_for_quality(tmp_path, monkeypatch):
     """x264 at the fast preset cost more CPU than the model at 1280x720: a live source gets the ultrafast one."""
+    from fakes import FakeBackend
+
     from edgesharp.edge.imaging import video_out
     from edgesharp.edge.pipeline import Pipeline
     from edgesharp.edge.sinks import CompareSink, VideoFileSink
     from edgesharp.edge.sources import SyntheticSource
-    from fakes import FakeBackend
 
     used = []
     real = video_out.AvVideoWriter._add_video
