@@ -286,15 +286,19 @@ def check_classes(folder: Path, manifest: dict, samples: list[GuardSample], refe
                 + (f", {entry['fps_1280x720'][p]:.1f} fps" if entry.get('fps_1280x720') else "") + ")"
                 for p, v in entry["precisions"].items()), entry["auto"], seconds)
     return {"classes": report, "max_ssim_drop": max_drop, "below_input_tolerance": below_tolerance,
-            "checked_on": {"cpu": platform.processor() or _cpu_model(), "native_class": top,
+            "checked_on": {"cpu": _cpu_model(), "native_class": top,
                            "date": time.strftime("%Y-%m-%d")},
             "samples": len(samples), "groups": sorted({s.group for s in samples})}
 
 
 def _cpu_model() -> str:
-    from edgesharp.edge.backends.openvino_core import cpuinfo
+    """The CPU's name as OpenVINO reports it (every OS), else the machine type."""
+    from edgesharp.edge.backends.openvino_core import shared_core
 
-    return cpuinfo().get("model name", platform.machine())
+    try:
+        return str(shared_core().get_property("CPU", "FULL_DEVICE_NAME")) or platform.machine()
+    except RuntimeError:
+        return platform.machine()
 
 
 def reference_scores(folder: Path, manifest: dict, samples: list[GuardSample]) -> tuple[list[float], list[float]]:
