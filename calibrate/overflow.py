@@ -29,7 +29,7 @@ def _constant_through(node, kinds=("Convert", "Reshape", "Unsqueeze", "Squeeze",
     return node if node.get_type_name() == "Constant" else None
 
 
-def _weight_ints(weight_node) -> np.ndarray | None:
+def integer_weights(weight_node) -> np.ndarray | None:
     """The integer weights behind a convolution's weight input, or None when they are float (not quantized)."""
     node = weight_node
     while node.get_type_name() in ("Reshape", "Unsqueeze", "Squeeze", "Transpose"):
@@ -69,7 +69,7 @@ def overflow_report(model) -> dict:
     for op in model.get_ordered_ops():
         if op.get_type_name() != "Convolution":
             continue
-        ints = _weight_ints(_source(op.input_value(1)))
+        ints = integer_weights(_source(op.input_value(1)))
         if ints is None:
             continue
         layers[op.get_friendly_name()] = int(np.abs(ints).max()) if ints.size else 0

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgesharp.calibrate.data import Sample, to_model_input
 from edgesharp.calibrate.evaluate import sample_ssim, score
-from edgesharp.calibrate.overflow import overflow_report
+from edgesharp.calibrate.overflow import integer_weights, overflow_report
 from edgesharp.calibrate.runners import bgr_as_rgb, openvino_runner
 from edgesharp.edge.backends.openvino_core import off_main_thread
 from edgesharp.edge.errors import EdgesharpError
@@ -133,27 +133,23 @@ def _run_nncf(fn, *args, **kwargs):
 
 _COMPUTE_TYPES = ("Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData")
 _LAYOUT = ("Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze")
-_DEQUANTIZE = _LAYOUT + ("Subtract", "Multiply")  # NNCF stores INT8 weights as i8 constant -> convert -> (sub) -> mul
 
 
-def _quantized_input(port, weights: bool) -> bool:
-    """Whether a layer's input comes from a quantizer (activations) or from integer constants (weights)."""
+def _quantized_activation(port) -> bool:
     node = port.get_source_output().get_node()
-    while node.get_type_name() in (_DEQUANTIZE if weights else _LAYOUT):
+    while node.get_type_name() in _LAYOUT:
         node = node.input(0).get_source_output().get_node()
-    kind = node.get_type_name()
-    if kind in ("FakeQuantize", "FakeConvert"):
-        return True
-    return weights and kind == "Constant" and node.get_output_element_type(0).is_integral()
+    return node.get_type_name() in ("FakeQuantize", "FakeConvert")
 
 
 def float_layers(model) -> list[str]:
     """Names of the compute layers (convolutions, matrix products) of a quantized ov.Model that run in float:
-    their activation comes from no quantizer or their weights are not integers. Read from the graph, so it does
-    not depend on what NNCF logs."""
+    their activation comes from no quantizer or their weights are not integers (`overflow.integer_weights`, both
+    forms a weight takes). Read from the graph, so it does not depend on what NNCF logs."""
     return [op.get_friendly_name() for op in model.get_ordered_ops()
             if op.get_type_name() in _COMPUTE_TYPES
-            and not (_quantized_input(op.input(0), False) and _quantized_input(op.input(1), True))]
+            and not (_quantized_activation(op.input(0))
+                     and integer_weights(op.input(1).get_source_output().get_node()) is not None)]
 
 
 def reverted_layers(model, entries: list[str]) -> list[str]:
