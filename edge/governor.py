@@ -20,9 +20,9 @@ reason to lower the quality.
 Levers considered (`edgesharp.edge.commands.run` builds them): the precision (absent when `auto` already
 runs the fastest precision that passed the CPU class's guard, or when --precision forced one), a lighter
 model variant (absent: no bundle ships one) and the processing scale (`PROCESSING_SCALES`: the model runs on
-the frame downscaled and its detail is added back at full resolution, `edgesharp.edge.pipeline`). Fewer
-frames in flight is no lever: under a CPU hog on 2 cores, 1/2/3 requests delivered 13.0/19.5/21.0 FPS
-at 640x480, and 5 requests no more than 3 (medians 25.3 and 25.3 of 3 runs each).
+the frame downscaled and its detail is added back at full resolution, `edgesharp.edge.pipeline`; its cost in
+quality: `python -m edgesharp.benchmarks.scale_quality`). The number of frames in flight is not a lever: an
+unstored probe under a CPU hog found fewer requests slower and more no faster.
 """
 
 from __future__ import annotations
