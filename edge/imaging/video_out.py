@@ -27,13 +27,12 @@ log = logging.getLogger(__name__)
 
 # Software first; the platform encoders need no device: VideoToolbox on macOS, Media Foundation on Windows.
 H264_ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf")
-# x264's constant-quality mode. 18 is about the least it needs to look like its input: measured on the webcam
-# clip after sharpening (640x480, 60 frames), CRF 18 gave 39.1 dB at 1.0 Mbit/s where CRF 23 gave 38.1 dB at
-# 0.6 Mbit/s and OpenCV's mp4v 37.5 dB at 1.6 Mbit/s. Sharpened detail is what a higher CRF removes first.
-# "fast": the PSNR of "medium" in three quarters of its time (13 vs 18 ms a frame, 2 shared cores), files 8% larger
+# `python -m edgesharp.benchmarks.encoders` on the webcam clip (60 frames; 2-core AMD EPYC Zen 4, AVX-512, x264's own
+# kernels): at 640x480 fast CRF 18 gives 40.2 dB at 0.9 Mbit/s for 14 ms of CPU a frame, CRF 23 39.2 dB, OpenCV's
+# mp4v 38.5 dB at 1.2 Mbit/s. Files and `enhance` are written for quality.
 X264_OPTIONS = {"crf": "18", "preset": "fast"}
-# a live run encodes beside the model on the same cores: x264's fast preset took 41 ms of CPU a 1280x720 frame
-# here (more than the model), ultrafast at CRF 23 9 ms and 1.6 MB for 40 frames, about OpenCV's mp4v (6 ms, 1.7 MB)
+# A live run encodes beside the model on the same cores: fast CRF 18 costs 37 ms of CPU a 1280x720 frame there,
+# more than the model; ultrafast CRF 23 5.3 ms at 38.9 dB and 2.8 Mbit/s, about mp4v's 3.9 ms, 38.9 dB, 2.9 Mbit/s.
 X264_LIVE_OPTIONS = {"crf": "23", "preset": "ultrafast"}
 BITS_PER_PIXEL = 0.2  # bit rate for encoders without a quality mode: 0.2 bit/pixel is 1.8 Mbit/s at 640x480x30
 # without an H.264 encoder: MPEG-4 part 2, the codec of OpenCV's mp4v/XVID writers
