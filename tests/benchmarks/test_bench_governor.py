@@ -85,35 +85,3 @@ def test_bench_governor_bad_arguments_are_one_line_errors(tmp_path, capsys, args
     assert main(["bench", "governor", "--out", str(tmp_path), "--no-hog", *args]) in (1, 2)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
-
-
-
-def test_scale_quality_detail_keeps_the_input_where_a_plain_upscale_loses_it():
-    """With a model that changes nothing, adding its (zero) detail back gives the input exactly at every scale,
-    while upscaling its downscaled output loses detail: the two ways the governor could scale, told apart."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    from edgesharp.benchmarks.images import Sample
-    from edgesharp.benchmarks.scale_quality import score_scales
-
-    rng = np.random.default_rng(0)
-    samples = [Sample(f"s{i}", rng.integers(0, 256, (96, 128, 3), np.uint8)) for i in range(2)]
-    identity = SimpleNamespace(enhance=lambda frame: frame, backend=SimpleNamespace(size_multiple=8))
-    scores = score_scales(identity, samples, [1.0, 0.5], "medium")
-    assert scores["detail 1"] == scores["upscale 1"] == scores["input"]
-    assert scores["detail 0.5"] == scores["input"] > scores["upscale 0.5"]
-
-
-def test_encoders_reports_cost_rate_and_fidelity_per_setting():
-    import numpy as np
-
-    from edgesharp.benchmarks.encoders import encode
-
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (48, 64, 3), np.uint8)
-    frames = [np.roll(base, i, axis=1) for i in range(6)]
-    fine, coarse = encode(frames, "fast:18"), encode(frames, "ultrafast:30")
-    assert fine["size"] == "64x48" and fine["cpu_ms"] > 0 and encode(frames, "mp4v")["psnr_db"] > 10
-    assert fine["psnr_db"] > coarse["psnr_db"]
