@@ -11,10 +11,8 @@ in process, on Windows, sysctl on macOS. All three see AVX2, AVX-512, AVX512-VNN
 where the CPU reports them (no Intel Mac has AVX-VNNI or AMX). What it cannot see: raw CPUID (Windows) says what
 the CPU has, not whether the OS saves its registers, which oneDNN also checks; an OS that left AVX-512 off would
 read one class too high, and the start-up self-check is what catches a precision that is then wrong.
-Measured on the shared 2-core EPYC (Zen 4), fresh processes: archspec alone 21 ms (median of 3; its import
-12-26 ms, the CPUID reader Windows uses 1-5 ms); the first `detect()` after importing this module 6.9 ms (median of 5),
-0.03 ms after that (read once per process); py-cpuinfo's `get_cpu_info()` 1.3 s (median of 3; it runs
-CPUID in a child process, 1.15 s alone) and its CPUID table has no AVX-VNNI, AVX512-BF16 or AMX bits; OpenVINO's
+The flags are read once per process. The alternatives were weaker: py-cpuinfo runs CPUID in a child process
+(over a second at start here) and its table has no AVX-VNNI, AVX512-BF16 or AMX bits; OpenVINO's
 `OPTIMIZATION_CAPABILITIES` listed the same INT8, BF16 and WINOGRAD under every `ONEDNN_MAX_CPU_ISA` cap from
 AVX2 to AVX512_CORE_VNNI, so it cannot tell a VNNI class from the others.
 If archspec is missing or finds nothing, NumPy's CPUID dispatch table stands in, with one warning: it has no
