@@ -35,6 +35,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory) -> Path:
+    """A real tiny bundle built without torch (tests/edge/ir_factory.py): fp32 + fp16 IR and model.onnx, no int8."""
+    sys.path.insert(0, str(REPO / "tests" / "edge"))
+    from ir_factory import build_test_bundle
+
+    return build_test_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
 def make_test_image(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
     """A deterministic uint8 RGB image with edges, gradients, text-like strokes and texture."""
     rng = np.random.default_rng(seed)

@@ -64,14 +64,6 @@ MENTIONS = [(where, words) for where, words in _commands("edgesharp", inline=Tru
             if words[0] == "edgesharp" and len(words) > 1]
 
 
-@pytest.fixture(scope="module")
-def tiny_bundle_dir(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(REPO / "tests" / "edge"))
-    from ir_factory import build_test_bundle
-
-    return build_test_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
-
-
 def test_the_documents_have_commands():
     assert len(EDGESHARP) >= 20
     assert any(words[1:2] == ["run"] for _, words in EDGESHARP)
