@@ -134,3 +134,27 @@ class ScaledCostBackend(FakeBackend):
         wait = self.frame_s * self.slowdown * (w * h) / self.full_pixels
         self.delay = (wait, wait)
         super().submit(frame, tag)
+
+
+def two_signals_while_stuck(proc, marker: Path, first, second, pause: float = 0.3,
+                            while_stuck=None) -> tuple[float, str]:
+    """Wait until `proc` writes `marker` (it is stuck in a native call), check `while_stuck()` if given, send
+    `first`, check it did not end the process, send `second`; returns (seconds from `second` to the exit, stderr)."""
+    deadline = time.time() + 60
+    try:
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(timeout=5)
+        if while_stuck is not None:
+            while_stuck()
+        proc.send_signal(first)
+        time.sleep(pause)
+        assert proc.poll() is None  # the first signal asks the run to finish; the stuck call cannot
+        sent = time.perf_counter()
+        proc.send_signal(second)
+        proc.wait(timeout=10)
+        elapsed = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return elapsed, proc.communicate()[1]

@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from fakes import indexed_frame
+from fakes import indexed_frame, two_signals_while_stuck
 from test_sinks import FaultyOutput
 
 from edgesharp.edge.cli import main
@@ -168,23 +168,11 @@ def test_a_second_signal_ends_a_run_stuck_in_a_native_call(inputs, tiny_bundle_d
            "synthetic:fast", "--size", "64x48", "--frames", "10", "--sink", "out.mp4", "--backend", "onnxruntime"]
     proc = subprocess.Popen(cmd, cwd=inputs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        deadline = time.time() + 60
-        while not marker.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), proc.communicate(timeout=5)
+
+    def writing() -> None:
         assert [p.name for p in inputs.iterdir() if p.name.startswith(".out.mp4.")]  # its temporary file
-        proc.send_signal(signals[0])
-        time.sleep(0.5)
-        assert proc.poll() is None  # the first signal asks the run to finish; the writer cannot
-        sent = time.perf_counter()
-        proc.send_signal(signals[1])
-        proc.wait(timeout=10)
-        elapsed = time.perf_counter() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    out, err = proc.communicate()
+
+    elapsed, err = two_signals_while_stuck(proc, marker, *signals, pause=0.5, while_stuck=writing)
     assert proc.returncode == 128 + signals[1] and elapsed < 1.5, (proc.returncode, elapsed, err[-2000:])
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"second {signals[1].name}: exiting now" in lines[0], err

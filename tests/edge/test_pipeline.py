@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from fakes import FakeBackend, frame_index, indexed_frame
+from fakes import FakeBackend, frame_index, indexed_frame, two_signals_while_stuck
 from ir_factory import reference_output
 
 from edgesharp.edge.backends import open_backend
@@ -325,22 +325,7 @@ def test_second_signal_ends_the_process_even_with_the_main_thread_stuck(tmp_path
     proc = subprocess.Popen([sys.executable, "-c", STUCK_MAIN_THREAD, str(marker), str(Path(__file__).parent)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
-    try:
-        deadline = time.time() + 60
-        while not marker.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), proc.communicate(timeout=5)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        assert proc.poll() is None
-        sent = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        elapsed = time.perf_counter() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    _, err = proc.communicate()
+    elapsed, err = two_signals_while_stuck(proc, marker, signal.SIGINT, signal.SIGINT)
     assert proc.returncode == 130 and elapsed < 1.5, (proc.returncode, elapsed, err[-2000:])
     assert err.strip().splitlines() == ["WARNING second SIGINT: exiting now without flushing; unfinished output "
                                         "files are removed"]
