@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--isa-cap", choices=tuple(ISA_CAPS), help="profile as on a CPU with only this instruction set")
     args = p.parse_args(argv)
     from edgesharp.benchmarks.timing import check_size, padded
+    from edgesharp.edge.backends import select_precision
     from edgesharp.edge.bundle import load_bundle
 
     try:
@@ -150,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.models:
             if Path(spec).is_dir():
                 bundle = load_bundle(spec)
-                # a slim bundle computes FP32 on its FP16 IR (edgesharp.edge.backends._serves)
-                stored = "fp16" if args.precision == "fp32" and not bundle.has("openvino", "fp32") else args.precision
+                # the runtime's choice of file (a slim bundle runs FP32 on its FP16 IR); no other stand-in here
+                stored = select_precision(bundle, "openvino", args.precision)
+                if stored != args.precision and args.precision != "fp32":
+                    raise EdgesharpError(f"{bundle.path}: no OpenVINO {args.precision} model to profile")
                 model, multiple = shared_core().read_model(bundle.model_path("openvino", stored)), bundle.size_multiple
             else:
                 model, multiple = registry_ir(spec, args.precision, *padded(h, w, 32))
