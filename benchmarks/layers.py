@@ -2,7 +2,8 @@
 
 Profiles architectures from the registry (random weights; an optional `:key=value,...` overrides the
 config, e.g. `nafnet-rt:norm=layernorm`) or IRs of existing bundles, at one frame size and precision,
-one request at a time (latency hint), and writes layers.md / layers.json:
+one request at a time (latency hint), and writes layers.md / layers.json, summed by operation type and by part of
+the network (a block such as `decoders.3.0`, a stem convolution, the I/O conversions):
 
     python -m edgesharp.benchmarks.layers nafnet-rt nafnet-rt:norm=layernorm nafnet-tiny --precision int8 --out out/layers
 
@@ -78,6 +79,24 @@ def registry_ir(spec: str, precision: str, height: int, width: int):
     return add_u8_bgr_io(float_model, bgr_native=bgr is not None), model.size_multiple
 
 
+BLOCK_LISTS = ("encoders", "decoders", "middle_blks")
+
+
+def part_of(node: str) -> str:
+    """The part of a NAFNet-family network an exported node belongs to, from its name: '/decoders.3/decoders.3.0/
+    norm1/ReduceMean' -> 'decoders.3.0', '/intro/Conv' -> 'intro'; nodes without a module path are the u8 BGR
+    input/output conversions, top-level ones the skip connections and the global residual. A node the plugin
+    fused carries one of its operations' names, so the split is approximate."""
+    if not node.startswith("/"):
+        return "(I/O conversion)"
+    parts = node.strip("/").split("/")
+    if len(parts) == 1:
+        return "(skips and residual)"
+    if parts[0].split(".")[0] in BLOCK_LISTS and parts[1].startswith(parts[0] + "."):
+        return parts[1]
+    return parts[0]
+
+
 def profile(model, height: int, width: int, precision: str, iterations: int = 20, warmup: int = 3) -> dict:
     """Median wall ms per frame and per-operation-type counter ms per frame (mean over `iterations`)."""
     import openvino as ov
@@ -95,6 +114,7 @@ def profile(model, height: int, width: int, precision: str, iterations: int = 20
     for _ in range(warmup):
         request.infer()
     by_type: dict[str, float] = defaultdict(float)
+    by_part: dict[str, float] = defaultdict(float)
     nodes: dict[str, int] = defaultdict(int)
     walls = []
     for _ in range(iterations):
@@ -104,11 +124,14 @@ def profile(model, height: int, width: int, precision: str, iterations: int = 20
         for p in request.profiling_info:
             if p.status == p.Status.EXECUTED:
                 by_type[p.node_type] += p.real_time.total_seconds() * 1000 / iterations
+                by_part[part_of(p.node_name)] += p.real_time.total_seconds() * 1000 / iterations
                 nodes[p.node_type] += 1
     counted = sum(by_type.values())
     types = {t: {"ms": ms, "share_pct": 100 * ms / counted if counted else 0.0, "nodes": nodes[t] // iterations}
              for t, ms in sorted(by_type.items(), key=lambda kv: -kv[1])}
-    return {"wall_ms": statistics.median(walls), "counted_ms": counted, "types": types,
+    parts = {name: {"ms": ms, "share_pct": 100 * ms / counted if counted else 0.0}
+             for name, ms in sorted(by_part.items(), key=lambda kv: -kv[1])}
+    return {"wall_ms": statistics.median(walls), "counted_ms": counted, "types": types, "parts": parts,
             "precision_hint": str(compiled.get_property("INFERENCE_PRECISION_HINT"))}
 
 
@@ -127,6 +150,12 @@ def render(profiles: dict[str, dict], size: str, precision: str, command: str, t
             row.append(f"{entry['ms']:.2f} ({entry['share_pct']:.0f}%, {entry['nodes']})" if entry else "-")
         body.append(row)
     lines += markdown_table(["operation type (nodes)", *names], body)
+    parts = sorted({n for p in profiles.values() for n in p["parts"]},
+                   key=lambda n: -max(p["parts"].get(n, {}).get("ms", 0.0) for p in profiles.values()))[:top]
+    lines += ["", "ms per frame by part of the network (node names' module paths; fused nodes count once).", ""]
+    body = [[part, *[f"{profiles[n]['parts'][part]['ms']:.2f} ({profiles[n]['parts'][part]['share_pct']:.0f}%)"
+                     if part in profiles[n]["parts"] else "-" for n in names]] for part in parts]
+    lines += markdown_table(["part", *names], body)
     return "\n".join(lines) + "\n"
 
 

@@ -183,8 +183,8 @@ def unwrap_state_dict(obj: Any, path: str | os.PathLike = "<weights>") -> dict[s
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:
-    """Load a released or project weight file into an existing model (e.g. official NAFNet-width32)."""
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict of a weight file (an edgesharp checkpoint's EMA weights, else its model's)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weight file not found")
@@ -192,7 +192,25 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from exc
-    sd = unwrap_state_dict(obj, path)
+    return unwrap_state_dict(obj, path)
+
+
+def load_matching(model: nn.Module, path: str | os.PathLike) -> tuple[list[str], list[str], list[str]]:
+    """Load the tensors of a weight file whose names and shapes fit `model` and leave the others; returns the
+    names loaded, the file's names not used and the model's names not in the file."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    fits = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        arch = getattr(model, "arch", type(model).__name__)
+        raise CheckpointError(f"{path}: no tensor of this file fits {arch}")
+    model.load_state_dict(fits, strict=False)
+    return sorted(fits), sorted(set(sd) - set(fits)), sorted(set(own) - set(fits))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:
+    """Load a released or project weight file into an existing model (e.g. official NAFNet-width32)."""
+    sd = read_state_dict(path)
     try:
         model.load_state_dict(sd, strict=strict)
     except RuntimeError as exc:

@@ -125,6 +125,9 @@ class TrainConfig:
     arch: str = "nafnet-tiny"
     arch_config: dict = field(default_factory=dict)
     init_from: str = ""
+    # load only the tensors of init_from whose names and shapes fit (an architecture with blocks removed or
+    # added); the others keep their initialisation, and a new NAFBlock starts as the identity
+    init_partial: bool = False
     out_dir: str = "runs/train"
     seed: int = 0
     device: str = "auto"

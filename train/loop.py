@@ -130,6 +130,10 @@ class SigintFlag:
         return False
 
 
+def _names(keys: list[str], most: int = 4) -> str:
+    return (", ".join(keys[:most]) + (", ..." if len(keys) > most else "")) if keys else "none"
+
+
 def _append_jsonl(path: Path, record: dict) -> None:
     with path.open("a") as f:
         f.write(json.dumps(record) + "\n")
@@ -179,8 +183,13 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: each convolution's fastest kernel, found once
     model = models.create(cfg.arch, **cfg.arch_config)
     if cfg.init_from and not resume:
-        checkpoint.load_weights(model, cfg.init_from)
-        log.info("initialised %s from %s", cfg.arch, cfg.init_from)
+        if cfg.init_partial:
+            loaded, dropped, fresh = checkpoint.load_matching(model, cfg.init_from)
+            log.info("initialised %s from %s: %d tensors loaded, %d of the file not used (%s), %d new (%s)",
+                     cfg.arch, cfg.init_from, len(loaded), len(dropped), _names(dropped), len(fresh), _names(fresh))
+        else:
+            checkpoint.load_weights(model, cfg.init_from)
+            log.info("initialised %s from %s", cfg.arch, cfg.init_from)
     model.to(d.device)
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.phases[0].lr, betas=tuple(cfg.optim.betas),

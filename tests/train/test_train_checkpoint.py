@@ -88,6 +88,15 @@ def test_load_weights_accepts_official_release_layout(tmp_path):
         checkpoint.load_weights(models.create("nafnet-tiny"), path)
 
 
+def test_load_matching_refuses_a_file_of_which_nothing_fits(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"params": {"head.weight": torch.zeros(3, 3)}}, path)
+    with pytest.raises(CheckpointError, match="other.pth: no tensor of this file fits nafnet-test"):
+        checkpoint.load_matching(models.create("nafnet-test"), path)
+    with pytest.raises(CheckpointError, match="missing.pth: weight file not found"):
+        checkpoint.load_matching(models.create("nafnet-test"), tmp_path / "missing.pth")
+
+
 def trained_checkpoint(path, ema_offset: float | None = 0.05):
     """A full checkpoint of nafnet-test after one optimizer step; EMA weights offset from the model's."""
     torch.manual_seed(0)

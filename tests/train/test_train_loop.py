@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -229,6 +230,37 @@ def test_init_from_an_official_release_file(sharp_folder, tmp_path):
     model, _ = checkpoint.load_student(tmp_path / "run" / "last.pt")
     for key, value in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=1e-6)
+
+
+def test_init_partial_loads_what_fits_a_pruned_and_grown_architecture(sharp_folder, tmp_path, caplog):
+    from edgesharp.train import models
+
+    src = models.create("nafnet-test")
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0, 0.1)
+    torch.save({"params": src.state_dict()}, tmp_path / "src.pth")
+    # the decoder's block removed, a second middle block added
+    cfg = folder_cfg(tmp_path / "run", sharp_folder, init_from=str(tmp_path / "src.pth"), init_partial=True,
+                     arch_config={"dec_blk_nums": [0], "middle_blk_num": 2},
+                     phases=[{"subsets": [1], "steps": 1, "lr": 1e-12, "warmup_steps": 0, "min_lr": 1e-12}])
+    with caplog.at_level(logging.INFO, logger="edgesharp.train.loop"):
+        loop.train(cfg)
+    model, _ = checkpoint.load_student(tmp_path / "run" / "last.pt")
+    own = model.state_dict()
+    assert not any(k.startswith("decoders.0.0.") for k in own)
+    for key, value in src.state_dict().items():
+        if not key.startswith("decoders.0.0."):
+            torch.testing.assert_close(own[key], value, rtol=0, atol=1e-6)
+    # the new block starts as the identity: its residual scales are zero
+    assert float(own["middle_blks.1.beta"].abs().max()) < 1e-6 and float(own["middle_blks.1.gamma"].abs().max()) < 1e-6
+    line = next(r.getMessage() for r in caplog.records if "initialised" in r.getMessage())
+    assert "18 of the file not used (decoders.0.0." in line and "18 new (middle_blks.1." in line
+    # without init_partial the same file is refused, naming it
+    strict = folder_cfg(tmp_path / "strict", sharp_folder, init_from=str(tmp_path / "src.pth"),
+                        arch_config={"dec_blk_nums": [0], "middle_blk_num": 2})
+    with pytest.raises(checkpoint.CheckpointError, match="src.pth: weights do not fit"):
+        loop.train(strict)
 
 
 def phases_of(*steps):
