@@ -56,13 +56,6 @@ REGISTRY: dict[str, ArchSpec] = {
         "pixel-unshuffle x2 stem and last conv at 1/4 of the pixels with one decoder block there (width 8), "
         "the other blocks from 1/16 on (width 16), RMS norm",
     ),
-    # v12's graph less its one block at the stem's resolution (the decoder's last level, width 8 at 1/4 of the
-    # pixels: about a fifth of a 1280x720 frame's time), plus a block at 1/256 that costs almost nothing
-    "nafnet-rt-s2-lean": ArchSpec(
-        NAFNet,
-        dict(shuffle=2, width=8, enc_blk_nums=[0, 1, 1, 2], middle_blk_num=1, dec_blk_nums=[1, 1, 1, 0], norm="rmsnorm"),
-        "nafnet-rt-s2 with no block at the stem's resolution and one more at 1/256 of the pixels (width 64)",
-    ),
     "nafnet-test": ArchSpec(
         NAFNet,
         dict(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),

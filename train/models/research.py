@@ -1,5 +1,6 @@
 """Architectures of the student studies (docs/model-history.md, docs/benchmarks.md): kept so that their configs,
-checkpoints and stored benchmark runs can be rebuilt; none is shipped or used by a recipe of the default model.
+checkpoints and stored benchmark runs can be rebuilt; none is shipped or used by a recipe of the default model
+(`lean-from-v12.yaml` and `lean-continue.yaml` train one for the 720p study).
 `edgesharp.train.models.create` takes these names too; `edgesharp train archs` lists them under "research".
 """
 
@@ -59,5 +60,11 @@ RESEARCH: dict[str, tuple[dict, str]] = {
     "nafnet-rt-lite-rms-k5": (
         {'shuffle': 4, 'width': 24, 'enc_blk_nums': [1, 1, 2], 'middle_blk_num': 1, 'dec_blk_nums': [1, 1, 1], 'norm': 'rmsnorm', 'kernel_size': 5},
         'nafnet-rt-lite-rms with 5x5 depthwise convolutions',
+    ),
+    # v12's graph less its one block at the stem's resolution (the decoder's last level, width 8 at 1/4 of the
+    # pixels: about a fifth of a 1280x720 frame's time), plus a block at 1/256 that costs almost nothing
+    "nafnet-rt-s2-lean": (
+        {'shuffle': 2, 'width': 8, 'enc_blk_nums': [0, 1, 1, 2], 'middle_blk_num': 1, 'dec_blk_nums': [1, 1, 1, 0], 'norm': 'rmsnorm'},
+        "nafnet-rt-s2 with no block at the stem's resolution and one more at 1/256 of the pixels (width 64)",
     ),
 }
