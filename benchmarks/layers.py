@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgesharp.benchmarks.layers", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="registry arch (optionally arch:key=value,...) or a bundle folder")
     p.add_argument("--size", default="640x480", help="WxH (default 640x480)")
-    p.add_argument("--precision", choices=("fp32", "int8"), default="int8")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="fp32 (default; what a float-only bundle such as the shipped one runs) or int8")
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--out", type=Path, default=Path("out/layers"))
     p.add_argument("--isa-cap", choices=tuple(ISA_CAPS), help="profile as on a CPU with only this instruction set")
