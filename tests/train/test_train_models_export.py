@@ -31,6 +31,7 @@ REPORTED = {
     "nafnet-rt-fast": (521_184, 2_298),
     "nafnet-rt-wide-stem": (1_147_056, 4_894),
     "nafnet-rt-lite-rms-k5": (747_144, 3_747),
+    "nafnet-rt-s2-lean": (321_380, 1_526),
     "nafnet-test": (5_227, 2_200),
 }
 PARITY_TOL = 1e-4
