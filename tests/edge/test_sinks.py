@@ -356,14 +356,21 @@ class FaultyOutput:
     ("open", r"cannot create the video file \(.*Permission denied"),
 ])
 def test_a_failing_pyav_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
+    # the pipeline aborts a sink that failed itself (nothing left to release after close)
+    _a_failing_writer_keeps_the_previous_file(tmp_path, message, lambda: monkeypatch.setattr(av, "open", FaultyOutput(fault)),
+                                              abort=True)
+
+
+def _a_failing_writer_keeps_the_previous_file(tmp_path, message, break_writer, abort):
     path = tmp_path / "x.mp4"
     _feed(VideoFileSink(path), n=5)
     before = _sha(path)
-    monkeypatch.setattr(av, "open", FaultyOutput(fault))
+    break_writer()
     sink = VideoFileSink(path)
     with pytest.raises(OutputError, match=message) as info:
         _feed(sink, n=8)
-    sink.abort()  # what the pipeline does with a sink that failed itself (nothing left to release after close)
+    if abort:
+        sink.abort()
     assert "\n" not in str(info.value) and str(info.value).startswith(str(path))
     assert _sha(path) == before and _only(tmp_path) == ["x.mp4"]  # previous file intact, no temporary left
 
@@ -376,18 +383,13 @@ def test_a_failing_pyav_writer_never_publishes_and_keeps_the_previous_file(tmp_p
 ])
 def test_a_failing_opencv_writer_never_publishes_and_keeps_the_previous_file(tmp_path, monkeypatch, fault, message):
     """The writer without PyAV: OpenCV's, whose failures are silent as often as not."""
-    path = tmp_path / "x.mp4"
-    _feed(VideoFileSink(path), n=5)
-    before = _sha(path)
-    monkeypatch.setattr(video_out, "load_av", lambda: None)
-    monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))
-    sink = VideoFileSink(path)
-    with pytest.raises(OutputError, match=message) as info:
-        _feed(sink, n=8)
-    if fault == "raise":
-        sink.abort()  # what the pipeline does with a sink that failed itself
-    assert "\n" not in str(info.value) and str(info.value).startswith(str(path))
-    assert _sha(path) == before and _only(tmp_path) == ["x.mp4"]  # previous file intact, no temporary left
+
+    def break_writer():
+        monkeypatch.setattr(video_out, "load_av", lambda: None)
+        monkeypatch.setattr(cv2, "VideoWriter", FaultyVideoWriter(fault))
+
+    # a writer that raised mid-stream is aborted by the pipeline
+    _a_failing_writer_keeps_the_previous_file(tmp_path, message, break_writer, abort=fault == "raise")
 
 
 def test_a_full_disk_is_one_line_from_the_pyav_writer(tmp_path):

@@ -172,13 +172,17 @@ def test_a_clip_without_sound_keeps_its_exact_rate(tmp_path, tiny_bundle_dir):
     assert after["rate"] == Fraction(30000, 1001)  # not 29.97, not 30
 
 
-def test_a_run_stopped_early_keeps_the_sound_of_its_frames_only(tmp_path):
-    src = make_clip(tmp_path / "in.mp4")
-    sink = VideoFileSink(tmp_path / "half.mp4", audio_from=src)
+def write_frames(sink, n):
+    """Open `sink` at the clips' size and rate and write `n` numbered frames (not closed)."""
     sink.open(W, H, FPS)
-    for i in range(6):
+    for i in range(n):
         frame = indexed_frame(i, H, W)
         sink.write(frame, frame, None, i)
+
+
+def test_a_run_stopped_early_keeps_the_sound_of_its_frames_only(tmp_path):
+    src = make_clip(tmp_path / "in.mp4")
+    write_frames(sink := VideoFileSink(tmp_path / "half.mp4", audio_from=src), 6)
     sink.close()
     after = probe(tmp_path / "half.mp4")
     assert after["frames"] == 6
@@ -187,11 +191,7 @@ def test_a_run_stopped_early_keeps_the_sound_of_its_frames_only(tmp_path):
 
 def test_abort_leaves_nothing(tmp_path):
     src = make_clip(tmp_path / "in.mp4")
-    sink = VideoFileSink(tmp_path / "out.mkv", audio_from=src)
-    sink.open(W, H, FPS)
-    for i in range(4):
-        frame = indexed_frame(i, H, W)
-        sink.write(frame, frame, None, i)
+    write_frames(sink := VideoFileSink(tmp_path / "out.mkv", audio_from=src), 4)
     sink.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
