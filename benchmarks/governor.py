@@ -89,7 +89,7 @@ def _open_backend(cfg: GovernorBenchConfig, bundle, live: bool):
 def run_once(cfg: GovernorBenchConfig, governed: bool, bundle=None) -> dict:
     """One run of `cfg.seconds` through the pipeline into a null sink; with `governed` a governor holds the rate."""
     from edgesharp.benchmarks.fps import CameraLikeSource
-    from edgesharp.edge.commands.run import governor_levers
+    from edgesharp.edge.commands.run import governor_levers, with_lighter_variant
     from edgesharp.edge.governor import Governor
     from edgesharp.edge.pipeline import Pipeline
     from edgesharp.edge.sinks import NullSink
@@ -103,7 +103,10 @@ def run_once(cfg: GovernorBenchConfig, governed: bool, bundle=None) -> dict:
         if hasattr(backend, "warmup"):
             backend.warmup(w, h)
         backend.infer(np.zeros((h, w, 3), np.uint8))
-        governor = Governor(target, governor_levers(backend)) if governed else None
+        governor = None
+        if governed:  # as `edgesharp run` governs: with the bundle's lighter variant where it names one
+            backend, model = with_lighter_variant(backend, bundle, lambda variant: _open_backend(cfg, variant, True))
+            governor = Governor(target, governor_levers(backend, model))
         pipeline = Pipeline(source, backend, [NullSink()], queue_size=1, governor=governor)
         timer = threading.Timer(cfg.seconds, pipeline.stop, args=("benchmark time limit",))
         timer.start()

@@ -3,6 +3,11 @@
 `load_bundle(folder)` reads `manifest.json`, checks its format and fields, verifies the size and
 sha256 of every listed file, and returns a `Bundle` that says which file serves a (backend,
 precision) pair. Every problem raises `BundleError` naming the file and what is wrong with it.
+
+A bundle may name a lighter variant of itself (optional key `lighter`: the variant's folder relative to the
+bundle's, and its measured time per frame as a share of the bundle's), which the frame-rate governor runs when
+the machine cannot keep up (`edgesharp.calibrate.lighter` links one). It is loaded and verified only when asked
+for (`Bundle.lighter()`), so a broken link never stops the bundle itself.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
+LIGHTER = "lighter"  # {"path": folder relative to the bundle's, "cost": share of the time, "measured": {...}}
 MAX_SIZE_MULTIPLE = 256  # frames are padded up to a multiple of this; more would pad a 640x360 frame to 768x512
 # Numeric fields by key, wherever they sit in the manifest: (low, high), both inclusive. `edgesharp calibrate`
 # writes every number finite (allow_nan=False), so any NaN or infinity is refused as well.
@@ -101,6 +107,15 @@ def file_entry(path: str | os.PathLike) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Lighter:
+    """A bundle's lighter variant: the variant itself and its time per frame as a share of the bundle's."""
+
+    bundle: Bundle
+    cost: float
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Bundle:
     """A verified bundle folder; `model_path(backend, precision)` gives the file a backend loads."""
 
@@ -138,6 +153,23 @@ class Bundle:
 
     def backends(self, precision: str) -> tuple[str, ...]:
         return tuple(self.manifest["precisions"].get(precision, {}))
+
+    def lighter(self) -> Lighter | None:
+        """The lighter variant this bundle names, loaded and verified; None when it names none. A variant that
+        is missing or broken raises `BundleError` naming both folders."""
+        entry = self.manifest.get(LIGHTER)
+        if entry is None:
+            return None
+        folder = self.path / entry["path"]
+        try:
+            variant = load_bundle(folder)
+        except BundleError as exc:
+            raise BundleError(f"{self.path / MANIFEST}: its lighter variant {entry['path']!r} cannot be used "
+                              f"({exc})") from None
+        if variant.size_multiple > self.size_multiple:
+            raise BundleError(f"{self.path / MANIFEST}: its lighter variant {folder} needs frames padded to "
+                              f"{variant.size_multiple}, more than this bundle's {self.size_multiple}")
+        return Lighter(variant, float(entry["cost"]), dict(entry.get("measured", {})))
 
     def has(self, backend: str, precision: str) -> bool:
         return backend in self.manifest["precisions"].get(precision, {})
@@ -195,6 +227,8 @@ def _check_fields(manifest: dict[str, Any], path: Path) -> None:
             raise BundleError(f"{path}: files[{name!r}] must be a plain file name inside the bundle")
     if not manifest["precisions"].get("fp32"):
         raise BundleError(f"{path}: 'precisions' has no fp32 entry")
+    if LIGHTER in manifest:
+        _check_lighter(manifest[LIGHTER], path)
     for precision, entry in manifest["precisions"].items():
         if precision not in PRECISIONS:
             raise BundleError(f"{path}: unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
@@ -207,6 +241,20 @@ def _check_fields(manifest: dict[str, Any], path: Path) -> None:
             for need in needed:
                 if need not in files:
                     raise BundleError(f"{path}: {precision}/{backend} file {need!r} is not listed in 'files'")
+
+
+def _check_lighter(entry: Any, path: Path) -> None:
+    """The `lighter` entry: a relative folder that is not the bundle itself, and a cost strictly below 1."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not _is_number(entry.get("cost")):
+        raise BundleError(f"{path}: 'lighter' must be {{'path': str, 'cost': number}}, got {entry!r}")
+    folder = entry["path"]
+    if not folder or Path(folder).is_absolute() or Path(folder) == Path("."):
+        raise BundleError(f"{path}: lighter.path {folder!r} must name another bundle folder, relative to this one")
+    if not 0.0 < entry["cost"] < 1.0:
+        raise BundleError(f"{path}: lighter.cost must be between 0 and 1 (its share of this model's time), "
+                          f"got {entry['cost']}")
+    if not isinstance(entry.get("measured", {}), dict):
+        raise BundleError(f"{path}: lighter.measured must be an object, got {type(entry['measured']).__name__}")
 
 
 def _verify_files(folder: Path, files: dict[str, dict[str, Any]]) -> None:

@@ -19,7 +19,7 @@ reason to lower the quality.
 
 Levers considered (`edgesharp.edge.commands.run` builds them): the precision (absent when `auto` already
 runs the fastest precision that passed the CPU class's guard, or when --precision forced one), a lighter
-model variant (absent: no bundle ships one) and the processing scale (`PROCESSING_SCALES`: the model runs on
+model variant (`model_lever`: present when the bundle names one, `edgesharp.edge.bundle`) and the processing scale (`PROCESSING_SCALES`: the model runs on
 the frame downscaled and its detail is added back at full resolution, `edgesharp.edge.pipeline`; its cost in
 quality: `python -m edgesharp.benchmarks.scale_quality`). The number of frames in flight is not a lever: an
 unstored probe under a CPU hog found fewer requests slower and more no faster.
@@ -69,6 +69,11 @@ class Lever:
 def scale_lever(scales: Sequence[float] = PROCESSING_SCALES) -> Lever:
     """The processing scale: the model's work goes with the pixel count, the square of the scale."""
     return Lever("processing scale", tuple(scales), tuple(s * s for s in scales))
+
+
+def model_lever(names: Sequence[str], costs: Sequence[float]) -> Lever:
+    """The model: the bundle's own, then its lighter variants, each with its measured share of the first's time."""
+    return Lever("lighter model", tuple(names), tuple(costs))
 
 
 def absent_lever(name: str, why: str) -> Lever:
@@ -201,8 +206,17 @@ class Governor:
         lever, i = self.active[a], self._index[a]
         return lever.costs[i - 1] / lever.costs[i]
 
+    def next_down(self) -> tuple[str, float | str] | None:
+        """(lever, value) of the step down the governor would take next, or None at the floor: what to prepare
+        ahead of need."""
+        a = self._next_down()
+        return None if a is None else (self.active[a].name, self.active[a].values[self._index[a] + 1])
+
+    def _next_down(self) -> int | None:
+        return next((a for a, lever in enumerate(self.active) if self._index[a] < len(lever.values) - 1), None)
+
     def _step_down(self, now: float, fps: float, why: str) -> Change | None:
-        a = next((a for a, lever in enumerate(self.active) if self._index[a] < len(lever.values) - 1), None)
+        a = self._next_down()
         if a is None:
             if not self._floor_logged:
                 log.warning("governor: %s, and every lever is at its cheapest already", why)

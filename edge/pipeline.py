@@ -14,9 +14,11 @@ With `handle_signals` the first SIGINT/SIGTERM stops as above; a second one ends
 not yet published, even when a thread, or the main thread itself, is stuck in a native call.
 
 With a `governor` (`edgesharp.edge.governor`) the main thread feeds it the delivered rate and the backend's load
-twice a second and applies its decisions; its one lever here is the processing scale: the model runs on the frame
-downscaled and its detail is added back at full resolution (`add_detail`), the backend compiling the new size in
-the background first (`prepare`, where it has one) so the stream does not stall. Without one nothing changes.
+twice a second and applies its decisions. Its levers here: the model (a `VariantBackend` switches to the bundle's
+lighter variant, `edgesharp.edge.backends.variants`) and the processing scale (the model runs on the frame
+downscaled and its detail is added back at full resolution, `add_detail`). The backend opens and compiles the new
+level in the background first (`prepare`, where it has one) so the stream does not stall, and the next cheaper
+level is prepared ahead of need. Without a governor nothing changes.
 """
 
 from __future__ import annotations
@@ -126,11 +128,12 @@ class Pipeline:
         self.stats = stats or RunStats()
         self.governor = governor
         self._scale = 1.0  # processing scale, set by the governor
+        self._variant: str | None = None  # the model variant running (None: the backend has one model)
         self._frame_size: tuple[int, int] | None = None  # (w, h) of the latest frame dispatched
         self._parallel: int | None = None  # streams the backend runs at once (for the governor's load)
-        self._switch: threading.Thread | None = None  # a processing-scale change being prepared
-        self._prewarming: threading.Thread | None = None  # the next cheaper scale being compiled ahead
-        self._prewarmed: set[float] = set()
+        self._switch: threading.Thread | None = None  # a level change being prepared
+        self._prewarming: threading.Thread | None = None  # the next cheaper level being prepared ahead
+        self._prewarmed: set[tuple[str | None, float]] = set()  # (variant, scale)
         self.stop_reason: str | None = None
         self._stop = threading.Event()
         self._abort = threading.Event()
@@ -414,48 +417,65 @@ class Pipeline:
             self._prewarm()
         self.stats.governor_state = self.governor.describe()
 
+    def _level(self, lever: str, value) -> tuple[str | None, float]:
+        """(variant, scale) after `lever` moves to `value`, the other lever unchanged."""
+        if lever == "processing scale":
+            return self._variant, float(value)
+        if lever == "lighter model":
+            return str(value), self._scale
+        raise EdgesharpError(f"governor: no way to apply the lever {lever!r}")
+
+    def _prepare(self, variant: str | None, scale: float) -> None:
+        """Open and compile what the level (variant, scale) needs for the current frame size."""
+        size = scaled_size(*self._frame_size, scale, self.backend.size_multiple)
+        if variant is None:
+            self.backend.prepare(*size)
+        else:
+            self.backend.prepare(*size, variant=variant)
+
     def _prewarm(self) -> None:
-        """Compile the next cheaper processing scale in the background ahead of need, so that a step down
+        """Prepare the level of the governor's next step down in the background ahead of need, so that the step
         switches at once: compiling while the machine is already short of CPU took many seconds here."""
-        prepare = getattr(self.backend, "prepare", None)
-        lever = next((lv for lv in self.governor.active if lv.name == "processing scale"), None)
-        if prepare is None or lever is None or self._frame_size is None or self._scale not in lever.values:
+        step = self.governor.next_down()
+        if getattr(self.backend, "prepare", None) is None or step is None or self._frame_size is None:
             return
-        cheaper = lever.values[lever.values.index(self._scale) + 1:][:1]
-        if not cheaper or cheaper[0] in self._prewarmed:
+        level = self._level(*step)
+        if level in self._prewarmed:
             return
-        self._prewarmed.add(cheaper[0])
-        size = scaled_size(*self._frame_size, cheaper[0], self.backend.size_multiple)
+        self._prewarmed.add(level)
 
-        def compile_ahead() -> None:
+        def prepare_ahead() -> None:
             try:
-                prepare(*size)
-            except BaseException as exc:  # the switch itself will compile again and report a real failure
-                log.debug("compiling %dx%d ahead failed: %s", *size, exc)
+                self._prepare(*level)
+            except BaseException as exc:  # the switch itself will prepare again and report a real failure
+                log.debug("preparing %s ahead failed: %s", level, exc)
 
-        self._prewarming = threading.Thread(target=compile_ahead, name="edgesharp-prewarm", daemon=True)
+        self._prewarming = threading.Thread(target=prepare_ahead, name="edgesharp-prewarm", daemon=True)
         self._prewarming.start()
 
     def _apply(self, change: Change) -> None:
-        if change.lever != "processing scale":
-            raise EdgesharpError(f"governor: no way to apply the lever {change.lever!r}")
-        scale = float(change.after)
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is None or self._frame_size is None:
-            self._scale = scale
+        variant, scale = self._level(change.lever, change.after)
+        if getattr(self.backend, "prepare", None) is None or self._frame_size is None:
+            self._select(variant, scale)
             return
 
         def switch() -> None:
             try:
                 if self._prewarming is not None:
-                    self._prewarming.join()  # it may be compiling this very size
-                prepare(*scaled_size(*self._frame_size, scale, self.backend.size_multiple))
-                self._scale = scale
+                    self._prewarming.join()  # it may be preparing this very level
+                self._prepare(variant, scale)
+                self._select(variant, scale)
             except BaseException as exc:
                 self._fail(exc)
 
         self._switch = threading.Thread(target=switch, name="edgesharp-prepare", daemon=True)
         self._switch.start()
+
+    def _select(self, variant: str | None, scale: float) -> None:
+        if variant is not None and variant != self._variant:
+            self.backend.select(variant)
+            self._variant = variant
+        self._scale = scale
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():

@@ -94,11 +94,20 @@ def check_model_options(args: argparse.Namespace) -> None:
 
 def open_backend_from_args(args: argparse.Namespace, live: bool = False):
     """(bundle, backend) for the parsed model options; a `live` source gets one OpenVINO request to spare."""
-    from edgesharp.edge.backends import open_backend
     from edgesharp.edge.sharpener import load_model_bundle
 
     check_model_options(args)
     bundle = load_model_bundle(args.model)
+    backend = open_bundle_from_args(args, bundle, live)
+    log.info("model %s (%s) on %s, %s: %s", bundle.name, bundle.path, args.backend, backend.precision,
+             backend.precision_reason)
+    return bundle, backend
+
+
+def open_bundle_from_args(args: argparse.Namespace, bundle, live: bool = False):
+    """The backend for a loaded bundle with the parsed model options (the run's model, or its lighter variant)."""
+    from edgesharp.edge.backends import open_backend
+
     power_save = getattr(args, "power_save", False)
     threads = args.threads or (POWER_SAVE["--threads"] if power_save else None)
     hint = args.hint or (POWER_SAVE["--hint"] if power_save else getattr(args, "hint_default", "latency"))
@@ -110,10 +119,7 @@ def open_backend_from_args(args: argparse.Namespace, live: bool = False):
             options["config"] = dict(POWER_SAVE_OPENVINO)
     elif args.streams is not None or args.cache_dir is not None or args.hint is not None:
         log.warning("--hint/--streams/--cache-dir apply to the openvino backend only; ignored")
-    backend = open_backend(bundle, args.backend, args.precision, **options)
-    log.info("model %s (%s) on %s, %s: %s", bundle.name, bundle.path, args.backend, backend.precision,
-             backend.precision_reason)
-    return bundle, backend
+    return open_backend(bundle, args.backend, args.precision, **options)
 
 
 def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
@@ -122,24 +128,48 @@ def stats_output(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return [("--stats-json", stats_json)] if stats_json else []
 
 
-def build_governor(args: argparse.Namespace, source, backend):
-    """The frame-rate governor for --target-fps (default: the source's rate; 0: none), or None. A source that
-    is not live (a file, a folder) waits for the pipeline and never drops a frame: it is never governed."""
+def build_governor(args: argparse.Namespace, source, backend, bundle=None):
+    """(governor or None, backend) for --target-fps (default: the source's rate; 0: none). A source that is not
+    live (a file, a folder) waits for the pipeline and never drops a frame: it is never governed. When the
+    bundle names a lighter variant the backend comes back as a `VariantBackend` that can switch to it."""
     from edgesharp.edge.governor import Governor
 
     target = getattr(args, "target_fps", None)
     if target == 0:
-        return None
+        return None, backend
     if not source.live:
         if target is not None:
             log.warning("--target-fps %g: %s waits for the pipeline and drops nothing; the governor is off",
                         target, source.description)
-        return None
-    return Governor(target or source.fps or 30.0, governor_levers(backend))
+        return None, backend
+    backend, model = with_lighter_variant(backend, bundle, lambda variant: open_bundle_from_args(args, variant, True))
+    return Governor(target or source.fps or 30.0, governor_levers(backend, model)), backend
 
 
-def governor_levers(backend) -> list:
-    """The governor's levers for an opened backend, cheapest in quality first (`edgesharp.edge.governor`)."""
+def with_lighter_variant(backend, bundle, open_variant):
+    """(backend, the governor's model lever): wrapped in a `VariantBackend` that opens the bundle's lighter variant
+    with `open_variant(variant_bundle)` when first asked to, or unchanged with the lever absent and why."""
+    from edgesharp.edge.backends.variants import VariantBackend
+    from edgesharp.edge.bundle import BundleError
+    from edgesharp.edge.governor import absent_lever, model_lever
+
+    if bundle is None:
+        return backend, absent_lever("lighter model", "no bundle was named")
+    try:
+        lighter = bundle.lighter()
+    except BundleError as exc:
+        log.warning("%s; the governor will not switch models", exc)
+        return backend, absent_lever("lighter model", "the bundle's lighter variant cannot be used")
+    if lighter is None:
+        return backend, absent_lever("lighter model", "the bundle ships no lighter variant")
+    names = [bundle.name, lighter.bundle.name if lighter.bundle.name != bundle.name else f"{bundle.name} (lighter)"]
+    wrapped = VariantBackend(backend, names, [lambda: open_variant(lighter.bundle)])
+    return wrapped, model_lever(names, (1.0, lighter.cost))
+
+
+def governor_levers(backend, model=None) -> list:
+    """The governor's levers for an opened backend, cheapest in quality first (`edgesharp.edge.governor`); `model`
+    is the lighter-model lever (`with_lighter_variant`), absent by default."""
     from edgesharp.edge.governor import absent_lever, scale_lever
 
     precision = getattr(backend, "precision", None)
@@ -149,7 +179,7 @@ def governor_levers(backend) -> list:
         why = f"the {backend.name} backend runs one precision"
     else:
         why = f"--precision auto already runs {precision}, the fastest one valid on this CPU"
-    return [absent_lever("precision", why), absent_lever("lighter model", "the bundle ships no lighter variant"),
+    return [absent_lever("precision", why), model or absent_lever("lighter model", "the bundle ships no lighter variant"),
             scale_lever()]
 
 
@@ -211,8 +241,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats-json", type=Path, default=None, help="write the run's statistics to this JSON file")
     parser.add_argument("--target-fps", type=float, default=None,
                         help="frame rate to hold on a busy machine (a live source only; default: the source's rate; "
-                             "0 turns the governor off): when the output stays 10%% below it for 3 s the model runs on "
-                             "the frame downscaled (0.75, then 0.5) with its detail added back at full size; back up "
+                             "0 turns the governor off): when the output stays 10%% below it for 3 s the bundle's lighter "
+                             "model runs (where it names one), then the model runs on the frame downscaled (0.75, "
+                             "then 0.5) with its detail added back at full size; back up "
                              "after 10 s with room to spare. Each change is logged and in --stats-json's \"governor\"")
     # throughput: measured with a paced camera on 2 cores, every stream busy beat one stream on all cores
     # (README, "Live pipeline settings")
@@ -238,10 +269,10 @@ def main(args: argparse.Namespace) -> int:
     if isinstance(source, CameraSource):  # its delivered mode is the run's first line; a missing one fails fast
         source.open()
     try:
-        _, backend = open_backend_from_args(args, live=source.live)
+        bundle, backend = open_backend_from_args(args, live=source.live)
         try:
-            summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames,
-                                   governor=build_governor(args, source, backend))
+            governor, backend = build_governor(args, source, backend, bundle)
+            summary = run_pipeline(source, backend, sinks, args, max_frames=args.frames, governor=governor)
         finally:
             backend.close()
     finally:

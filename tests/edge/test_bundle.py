@@ -164,3 +164,37 @@ def test_file_sizes_must_not_be_negative(tmp_path):
 
 def test_the_shipped_bundle_is_in_range():
     load_bundle(default_bundle_path(), verify=False)
+
+
+def test_a_lighter_variant_is_loaded_only_when_asked_for(tmp_path):
+    make_bundle(tmp_path / "lean", name="lean")
+    bundle = load_bundle(make_bundle(tmp_path / "main", lighter={"path": "../lean", "cost": 0.8,
+                                                                 "measured": {"size": "1280x720"}}))
+    lighter = bundle.lighter()
+    assert lighter.bundle.name == "lean" and lighter.cost == 0.8 and lighter.measured == {"size": "1280x720"}
+    assert load_bundle(make_bundle(tmp_path / "plain")).lighter() is None
+
+
+def test_a_broken_lighter_variant_names_both_bundles_and_spares_the_bundle(tmp_path):
+    bundle = load_bundle(make_bundle(tmp_path / "main", lighter={"path": "../gone", "cost": 0.8}))  # loads
+    with pytest.raises(BundleError, match=r"main/manifest.json: its lighter variant '../gone' cannot be used "
+                                          r"\(.*gone: not a model bundle folder") as err:
+        bundle.lighter()
+    assert "\n" not in str(err.value)
+    make_bundle(tmp_path / "coarse", size_multiple=64)
+    with pytest.raises(BundleError, match="needs frames padded to 64, more than this bundle's 8"):
+        load_bundle(make_bundle(tmp_path / "main2", lighter={"path": "../coarse", "cost": 0.8})).lighter()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("../lean", r"'lighter' must be \{'path': str, 'cost': number\}"),
+    ({"path": "../lean"}, r"'lighter' must be"),
+    ({"path": "/abs/lean", "cost": 0.5}, "must name another bundle folder, relative to this one"),
+    ({"path": ".", "cost": 0.5}, "must name another bundle folder"),
+    ({"path": "../lean", "cost": 1.0}, r"lighter.cost must be between 0 and 1 .*got 1.0"),
+    ({"path": "../lean", "cost": 0}, "lighter.cost must be between 0 and 1"),
+    ({"path": "../lean", "cost": 0.5, "measured": []}, "lighter.measured must be an object"),
+])
+def test_bad_lighter_entries_are_refused(tmp_path, entry, message):
+    with pytest.raises(BundleError, match=message):
+        load_bundle(make_bundle(tmp_path / "b", lighter=entry))

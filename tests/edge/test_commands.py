@@ -191,3 +191,30 @@ def test_enhance_refuses_an_image_over_the_pixel_limit_before_decoding(tiny_bund
     assert main(["-q", "enhance", str(folder), str(tmp_path / "out"), "--model", str(tiny_bundle_dir)]) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
     assert "big.png" in capsys.readouterr().err
+
+
+def test_a_governed_run_can_switch_to_the_bundles_lighter_variant(tmp_path, caplog):
+    """A bundle that names a lighter variant: a governed (live) run wraps both in one backend and lists the
+    variants; an ungoverned run (--target-fps 0) never touches the variant; a broken link only turns the lever off."""
+    import logging
+
+    from ir_factory import build_test_bundle
+
+    build_test_bundle(tmp_path / "light", amount=0.3, extra_manifest={"name": "tiny-light"})
+    main_dir = build_test_bundle(tmp_path / "main", extra_manifest={"name": "tiny",
+                                                                     "lighter": {"path": "../light", "cost": 0.5}})
+    broken_dir = build_test_bundle(tmp_path / "broken", extra_manifest={"lighter": {"path": "../gone", "cost": 0.5}})
+    runs = {}
+    for label, model, extra in (("governed", main_dir, []), ("off", main_dir, ["--target-fps", "0"]),
+                                ("broken", broken_dir, [])):
+        stats = tmp_path / f"{label}.json"
+        with caplog.at_level(logging.WARNING):
+            assert main(["run", "--model", str(model), "--source", "synthetic", "--size", "96x64", "--frames", "8",
+                         "--sink", "null", "--stats-json", str(stats), *extra]) == 0
+        runs[label] = json.loads(stats.read_text())["run"]
+    assert runs["governed"]["model_variants"] == ["tiny", "tiny-light"]
+    assert "lighter model" in runs["governed"]["governor"]["levers"]
+    assert "model_variants" not in runs["off"] and "governor" not in runs["off"]
+    assert "model_variants" not in runs["broken"]
+    assert runs["broken"]["governor"]["absent"]["lighter model"] == "the bundle's lighter variant cannot be used"
+    assert any("its lighter variant '../gone' cannot be used" in r.getMessage() for r in caplog.records)

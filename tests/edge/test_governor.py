@@ -15,6 +15,7 @@ from fakes import FakeBackend, ScaledCostBackend
 
 from edgesharp.edge import governor as gov_module
 from edgesharp.edge import pipeline as pipeline_module
+from edgesharp.edge.backends.variants import VariantBackend
 from edgesharp.edge.governor import (
     COOLDOWN_S,
     MAX_STEP_UP_HOLD_S,
@@ -22,6 +23,7 @@ from edgesharp.edge.governor import (
     STEP_UP_HOLD_S,
     Governor,
     absent_lever,
+    model_lever,
     scale_lever,
     scaled_size,
 )
@@ -138,6 +140,44 @@ def test_a_wrong_load_estimate_is_retried_ever_more_rarely():
     assert len([c for c in changes if c.t > 3600.0]) <= 2 * (3600.0 / MAX_STEP_UP_HOLD_S) + 2
 
 
+def test_the_lighter_model_comes_before_the_scale_and_goes_last():
+    """A model whose lighter variant costs 0.6 of its time: the governor switches models first, lowers the scale
+    only when that is not enough, undoes the scale first, and predicts the step back to the full model from the
+    variant's cost. `next_down` names each step before it is taken (what the pipeline prepares ahead)."""
+    costs = {"v12": 1.0, "lean": 0.6}
+    gov = Governor(30.0, [absent_lever("precision", "forced"), model_lever(("v12", "lean"), (1.0, 0.6)), scale_lever()])
+    gov.start(0.0)
+    machine = {"capacity": 25.0}  # frames/s of the full model at full scale
+
+    def run(start: float, end: float) -> list:
+        made = []
+        for k in range(int(round((end - start) / DT)) + 1):
+            t = start + k * DT
+            possible = machine["capacity"] / (costs[gov.value("lighter model")] * gov.value("processing scale") ** 2)
+            load = 1.2 if possible < 30.0 else 30.0 / possible
+            change = gov.observe(min(30.0, possible), 30.0, load, now=t)
+            made.append(change) if change is not None else None
+        return made
+
+    assert gov.next_down() == ("lighter model", "lean")
+    (first,) = run(0.0, 60.0)  # 25 / 0.6 = 41.7 fps with the lighter model: enough
+    assert (first.lever, first.before, first.after) == ("lighter model", "v12", "lean")
+    assert gov.next_down() == ("processing scale", 0.75)
+    machine["capacity"] = 15.0  # 25 fps with the lighter model: now the scale goes too
+    (second,) = run(60.5, 120.0)
+    assert (second.lever, second.after) == ("processing scale", 0.75)
+    assert gov.describe() == "governor: lighter model lean, processing scale 0.75"
+    machine["capacity"] = 60.0
+    ups = run(120.5, 400.0)
+    assert [(c.lever, c.after) for c in ups] == [("processing scale", 1.0), ("lighter model", "v12")]
+    # lean at full scale: 30 / 100 = 0.30 busy; v12 predicted 0.30 / 0.6 = 0.50
+    assert "load 0.30 predicts 0.50" in ups[1].reason
+    assert gov.level == {"lighter model": "v12", "processing scale": 1.0}
+    machine["capacity"] = 1.0
+    run(400.5, 500.0)
+    assert gov.next_down() is None
+
+
 def test_a_slow_source_is_not_a_reason_to_lower_the_quality():
     gov = Governor(30.0, [scale_lever()])
     gov.start(0.0)
@@ -243,6 +283,45 @@ def test_pipeline_applies_the_decisions_of_a_backend_whose_speed_changes(monkeyp
     assert result["run"]["governor"]["absent"] == {"precision": "forced"}
     assert result["frames_written"] + result["frames_dropped"] == result["frames_captured"]
     assert pipeline.stats.status_line().endswith("governor: full quality")
+
+
+def test_pipeline_switches_to_the_lighter_model_and_back(monkeypatch):
+    """The model at 20 fps (slowed 3x), its lighter variant twice as fast (40 fps): the governor switches models
+    and keeps the full scale; back at full speed it returns to the model. The variant opens on first use, in the
+    background, ahead of need, and is prepared for the frame size before any frame goes to it."""
+    monkeypatch.setattr(gov_module, "STEP_DOWN_HOLD_S", 0.5)
+    monkeypatch.setattr(gov_module, "STEP_UP_HOLD_S", 1.0)
+    monkeypatch.setattr(gov_module, "COOLDOWN_S", 1.2)
+    monkeypatch.setattr(pipeline_module, "GOVERN_EVERY_S", 0.1)
+    model = ScaledCostBackend(frame_s=1 / 60, full_pixels=96 * 64, slowdown=3.0)
+    opened: list[ScaledCostBackend] = []
+
+    def open_lighter() -> ScaledCostBackend:
+        opened.append(ScaledCostBackend(frame_s=1 / 120, full_pixels=96 * 64, slowdown=3.0))
+        return opened[-1]
+
+    backend = VariantBackend(model, ["v12", "lean"], [open_lighter])
+    governor = Governor(30.0, [model_lever(backend.names, (1.0, 0.5)), scale_lever()])
+    pipeline = Pipeline(SyntheticSource((96, 64), fps=30.0, level="none"), backend, [NullSink()], governor=governor)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(pipeline.run()))
+    runner.start()
+    try:
+        assert _wait_for(lambda: len(governor.changes) >= 1 and opened and opened[0].sizes)
+        model.slowdown = opened[0].slowdown = 1.0
+        assert _wait_for(lambda: len(governor.changes) >= 2)
+    finally:
+        pipeline.stop("test over")
+        runner.join(30)
+        backend.close()
+    (lean,) = opened
+    recorded = [(c["lever"], c["from"], c["to"], c["direction"]) for c in result["governor"]]
+    assert recorded[:2] == [("lighter model", "v12", "lean", "down"), ("lighter model", "lean", "v12", "up")]
+    assert lean.prepared[0] == (96, 64) and lean.sizes == [(96, 64)]  # prepared ahead; frames at full scale
+    assert (72, 48) in lean.prepared  # once on the lighter model, its next step (0.75) was prepared ahead too
+    assert model.submitted > 0 and lean.submitted > 0 and lean._closed
+    assert result["run"]["model_variants"] == ["v12", "lean"]
+    assert result["frames_written"] + result["frames_dropped"] == result["frames_captured"]
 
 
 def _wait_for(condition, limit: float = 60.0) -> bool:
