@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-all demo test lint default-model default-bundle pareto
+.PHONY: install install-all demo test lint default-model default-bundle default-lighter pareto
 
 install:            ## runtime only: OpenVINO, OpenCV, numpy, psutil (seconds on a laptop)
 	$(PIP) install -e .
@@ -35,6 +35,7 @@ default-model: install-all  ## the shipped default model from scratch
 	edgesharp train train/configs/default-photos.yaml --set init_from=runs/default-student2/last.pt $(PHOTO_SETS) \
 		$(if $(wildcard runs/default-photos/last.pt),--resume)
 	$(MAKE) default-bundle CHECKPOINT=runs/default-photos/last.pt
+	$(MAKE) default-lighter STUDENT=runs/default-photos/last.pt
 	edgesharp bench quality --model edge/models/default --images $(DATA) --split val --downscale 2 \
 		--out out/default-model-val
 	edgesharp bench quality --model edge/models/default --images ../shared/data/kodak24 \
@@ -49,6 +50,19 @@ default-bundle:     ## calibrate CHECKPOINT into BUNDLE with the default's setti
 		--qat-photometric 0.5 --int8-optional \
 		--val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2 \
 		--ignored-scope $(DEFAULT_FLOAT_NODES)
+
+# the governor's lighter model (MODEL_CARD.md, "The lighter variant"): the lean student fine-tuned from STUDENT on
+# DATA, calibrated float-only, then linked into BUNDLE with its cost timed as on an AVX2 laptop (about 100 min on 2 cores)
+STUDENT ?= runs/recovered-v12/last.pt
+LIGHTER ?= edge/models/default-lighter
+default-lighter:    ## the lighter variant the governor switches to before it lowers the resolution
+	edgesharp train train/configs/lean-from-v12.yaml --set init_from=$(STUDENT) --set teacher.path=$(STUDENT) \
+		$(PHOTO_SETS) $(if $(wildcard runs/lean-from-v12/last.pt),--resume)
+	edgesharp train train/configs/lean-continue.yaml $(PHOTO_SETS) $(if $(wildcard runs/lean-continue/last.pt),--resume)
+	edgesharp calibrate runs/lean-continue/last.pt --out $(LIGHTER) --name edgesharp-default-lighter --skip-ort-int8 \
+		--slim --max-ssim-drop 0.006 --guard worst-level --preset mixed --activation-range minmax --no-accuracy-control \
+		--int8-optional --val-images $(DATA) --val-split val --calib-images $(DATA) --calib-split train --downscale 2
+	$(PYTHON) -m edgesharp.calibrate.lighter $(BUNDLE) $(LIGHTER) --isa-cap avx2
 
 # the real-time student study: train, calibrate, time and score each candidate (docs/benchmarks.md, "pareto")
 PARETO_ARCHS ?= nafnet-rt-lite-rms nafnet-rt-ln nafnet-rt-lite nafnet-rt-s2 nafnet-rt-s2-w12 nafnet-rt-deep nafnet-rt-deeper \

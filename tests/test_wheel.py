@@ -56,8 +56,9 @@ def test_wheel_holds_every_module_under_edgesharp_and_nothing_else(wheel):
     expected = {f"{FOLDERS[folder]}/{p.relative_to(REPO / folder).as_posix()}"
                 for folder in FOLDERS for p in (REPO / folder).rglob("*.py") if "__pycache__" not in p.parts}
     assert expected - set(names) == set(), "modules missing from the wheel (add the package to pyproject.toml)"
-    shipped = {f"edgesharp/edge/models/default/{p.name}" for p in (REPO / "edge/models/default").iterdir()}
-    assert shipped and shipped <= set(names), "the default model must ship inside the wheel"
+    for model in ("default", "default-lighter"):  # the default and the lighter variant its manifest links
+        shipped = {f"edgesharp/edge/models/{model}/{p.name}" for p in (REPO / "edge/models" / model).iterdir()}
+        assert shipped and shipped <= set(names), f"the {model} model must ship inside the wheel"
     assert any(n.startswith("edgesharp/train/configs/") and n.endswith(".yaml") for n in names)
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "edgesharp = edgesharp.edge.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

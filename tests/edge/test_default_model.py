@@ -39,13 +39,30 @@ def test_default_bundle_loads_and_verifies_its_hashes():
     assert size < 10 * 2**20  # issue 9: the bundle in the wheel stays under 10 MB
 
 
+def _model(which: str):
+    """None (the default) or the folder of the default's lighter variant, found through its link."""
+    return None if which == "default" else load_bundle(default_bundle_path()).lighter().bundle.path
+
+
+def test_the_default_ships_a_lighter_variant_for_the_governor():
+    bundle = load_bundle(default_bundle_path())
+    lighter = bundle.lighter()  # loads and verifies its hashes
+    assert lighter.bundle.path.resolve() == default_bundle_path().parent / "default-lighter"
+    assert 0.5 < lighter.cost < 0.95 and lighter.measured["isa_cap"] == "AVX2"
+    assert lighter.bundle.size_multiple == bundle.size_multiple and lighter.bundle.name != bundle.name
+    assert lighter.bundle.manifest["macs_per_pixel"] < bundle.manifest["macs_per_pixel"]
+    size = sum(p.stat().st_size for p in lighter.bundle.path.iterdir())
+    assert size < 5 * 2**20
+
+
+@pytest.mark.parametrize("which", ["default", "lighter"])
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
-def test_default_model_sharpens_heavy_blur(precision):
+def test_default_model_sharpens_heavy_blur(precision, which):
     from edgesharp import Sharpener
 
     photos = package_photographs(colour_only=True)
     names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china"]
-    sharpener = Sharpener(precision=precision, color="rgb")
+    sharpener = Sharpener(model=_model(which), precision=precision, color="rgb")
     try:
         before, after = [], []
         for name in names:
@@ -60,14 +77,15 @@ def test_default_model_sharpens_heavy_blur(precision):
     assert np.mean(after) > np.mean(before) + 0.005, (before, after)
 
 
-def test_default_model_leaves_nearly_sharp_frames_almost_alone():
+@pytest.mark.parametrize("which", ["default", "lighter"])
+def test_default_model_leaves_nearly_sharp_frames_almost_alone(which):
     # since v4 (docs/model-history.md): on Kodak24 at the low level it is at most 0.0030 (v10, one image; v9 0.0058, v8 0.0017)
     # below the blurred input per image, where v3 lost up to 0.012 by over-sharpening
     from edgesharp import Sharpener
 
     photos = package_photographs(colour_only=True)
     names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china"]
-    sharpener = Sharpener(color="rgb")
+    sharpener = Sharpener(model=_model(which), color="rgb")
     try:
         gaps = []
         for name in names:
