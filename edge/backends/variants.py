@@ -23,6 +23,11 @@ from edgesharp.edge.errors import EdgesharpError
 log = logging.getLogger(__name__)
 
 
+def _of_active(attribute: str) -> property:
+    """The precision choice `open_backend` set on the backend that runs the frames now."""
+    return property(lambda self: getattr(self._backends[self._active], attribute, None))
+
+
 class VariantBackend(InferenceBackend):
     """`first` (already open) under `names[0]`, and one opener per further name."""
 
@@ -36,6 +41,12 @@ class VariantBackend(InferenceBackend):
         self._active = self.names[0]
         self._open_lock = threading.Lock()
         first.set_callback(self._deliver)
+
+    precision = _of_active("precision")
+    precision_requested = _of_active("precision_requested")
+    precision_reason = _of_active("precision_reason")
+    cpu_class = _of_active("cpu_class")
+    self_check = _of_active("self_check")
 
     @property
     def name(self) -> str:  # what describe() reports: the backend that runs the frames

@@ -53,6 +53,11 @@ def test_the_variant_opens_on_first_use_and_takes_the_next_frames():
     variants.wait_all()
     assert (first.submitted, light.submitted) == (2, 2) and len(opener.opened) == 1
     assert {tag: frame_index(255 - out) for tag, (out, _) in results.items()} == {0: 0, 1: 1, 2: 2, 3: 3}
+    light.precision = "fp16"
+    assert variants.precision is None  # the main model's (a fake: none); the variant's once it runs
+    variants.select("light")
+    assert variants.precision == "fp16"
+    variants.select("main")
     info = variants.describe()
     assert info["backend"] == "fake" and info["model_variants"] == ["main", "light"] and info["model_variant"] == "main"
     variants.close()

@@ -214,6 +214,7 @@ def test_a_governed_run_can_switch_to_the_bundles_lighter_variant(tmp_path, capl
         runs[label] = json.loads(stats.read_text())["run"]
     assert runs["governed"]["model_variants"] == ["tiny", "tiny-light"]
     assert "lighter model" in runs["governed"]["governor"]["levers"]
+    assert runs["governed"]["governor"]["absent"]["precision"].startswith("--precision auto already runs")
     assert "model_variants" not in runs["off"] and "governor" not in runs["off"]
     assert "model_variants" not in runs["broken"]
     assert runs["broken"]["governor"]["absent"]["lighter model"] == "the bundle's lighter variant cannot be used"
