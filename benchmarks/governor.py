@@ -168,7 +168,10 @@ def _level_text(row: dict) -> str:
         return "-"
     if not changes:
         return "none (full quality)"
-    return "; ".join(f"{c['t']:.0f} s: {c['lever']} {c['from']} -> {c['to']}" for c in changes)
+    def moves(c: dict) -> str:
+        return ", ".join(f"{name} {c['from'][name]} -> {value}" for name, value in c["to"].items())
+
+    return "; ".join(f"{c['t']:.0f} s: {moves(c)}" for c in changes)
 
 
 def render_markdown(results: dict) -> str:

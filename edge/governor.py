@@ -2,9 +2,14 @@
 
 `Governor` is a pure decision object. The pipeline feeds it measurements twice a second (`observe`: the
 delivered and the captured rate over the last second, and the backend's load, the mean number of frames
-inside it per parallel stream) and applies the one level change it may return. Its levers are ordered from
-the one that costs least quality to the one that costs most; stepping down takes the next value of the
-first lever that has one left, stepping up undoes the most recent step.
+inside it per parallel stream) and applies the one level change it may return.
+
+A level is one value of every lever. The levels form a ladder ordered by their relative cost (the product of
+their levers' costs), the dearest first, which is also the order of quality: each lever's values go from best
+to cheapest, and where two levers combine, the measured costs decide (the lighter model at full size, 0.82 of
+the model's time, comes before the model at 0.75 of the size, 0.56; `docs/benchmarks.md`). A step down goes to
+the best level predicted to reach the target (the rate now, which is the machine's capacity when it falls
+short, times the ratio of the two costs), or the cheapest one; a step up goes one level dearer.
 
 Hysteresis, so that it never oscillates:
 - down only after the delivered rate stayed below (1 - TOLERANCE) x target for STEP_DOWN_HOLD_S;
@@ -19,14 +24,15 @@ reason to lower the quality.
 
 Levers considered (`edgesharp.edge.commands.run` builds them): the precision (absent when `auto` already
 runs the fastest precision that passed the CPU class's guard, or when --precision forced one), a lighter
-model variant (`model_lever`: present when the bundle names one, `edgesharp.edge.bundle`) and the processing scale (`PROCESSING_SCALES`: the model runs on
-the frame downscaled and its detail is added back at full resolution, `edgesharp.edge.pipeline`; its cost in
-quality: `python -m edgesharp.benchmarks.scale_quality`). The number of frames in flight is not a lever: an
+model variant (`model_lever`: present when the bundle names one, `edgesharp.edge.bundle`) and the processing
+scale (`PROCESSING_SCALES`: the model runs on the frame downscaled and its detail is added back at full
+resolution, `edgesharp.edge.pipeline`; its cost in quality: `python -m edgesharp.benchmarks.scale_quality`). The number of frames in flight is not a lever: an
 unstored probe under a CPU hog found fewer requests slower and more no faster.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -95,22 +101,33 @@ def scaled_size(width: int, height: int, scale: float, multiple: int = 1, min_si
 
 @dataclass(frozen=True)
 class Change:
-    """One decision: `t` seconds after the start, `lever` from `before` to `after` at a delivered `fps`."""
+    """One decision: `t` seconds after the start, the levers that move from their `before` to their `after`
+    values (name -> value), at a delivered `fps`."""
 
     t: float
-    lever: str
-    before: float | str
-    after: float | str
+    before: dict
+    after: dict
     reason: str
     fps: float
     direction: str  # "down" (cheaper) or "up"
 
+    def moves(self) -> str:
+        return ", ".join(f"{name} {self.before[name]} -> {value}" for name, value in self.after.items())
+
     def line(self) -> str:
-        return f"governor: {self.reason}: {self.lever} {self.before} -> {self.after}"
+        return f"governor: {self.reason}: {self.moves()}"
 
     def to_dict(self) -> dict:
-        return {"t": round(self.t, 2), "lever": self.lever, "from": self.before, "to": self.after,
-                "reason": self.reason, "fps": round(self.fps, 1), "direction": self.direction}
+        return {"t": round(self.t, 2), "from": dict(self.before), "to": dict(self.after), "reason": self.reason,
+                "fps": round(self.fps, 1), "direction": self.direction}
+
+
+def ladder(levers: Sequence[Lever]) -> list[tuple[tuple[int, ...], float]]:
+    """Every level of the active `levers` (one value index per lever) with its cost, the dearest first; equal
+    costs keep the levers' order (the first lever's cheaper value first)."""
+    levels = [(idx, math.prod(lever.costs[i] for lever, i in zip(levers, idx, strict=True)))
+              for idx in itertools.product(*(range(len(lever.values)) for lever in levers))]
+    return sorted(levels, key=lambda level: (-level[1], tuple(-i for i in level[0])))
 
 
 class Governor:
@@ -122,9 +139,9 @@ class Governor:
         self.target_fps = float(target_fps)
         self.levers = list(levers)
         self.active = [lever for lever in self.levers if lever.absent is None]
+        self.ladder = ladder(self.active)
         self._clock = clock
-        self._index = [0] * len(self.active)  # current value per active lever
-        self._steps: list[int] = []  # active-lever indices stepped down, most recent last
+        self._rung = 0  # the current level's place on the ladder
         self.changes: list[Change] = []
         self._started: float | None = None
         self._quiet_until = 0.0
@@ -135,25 +152,30 @@ class Governor:
         self._floor_logged = False
 
     # -- state -------------------------------------------------------------------------------------------
+    def _values(self, rung: int) -> dict:
+        return {lever.name: lever.values[i] for lever, i in zip(self.active, self.ladder[rung][0], strict=True)}
+
     def value(self, name: str):
         """The current value of lever `name`; None when it is absent or unknown."""
-        for lever, i in zip(self.active, self._index, strict=True):
-            if lever.name == name:
-                return lever.values[i]
-        return None
+        return self.level.get(name)
 
     @property
     def level(self) -> dict:
-        return {lever.name: lever.values[i] for lever, i in zip(self.active, self._index, strict=True)}
+        return self._values(self._rung)
 
     def describe(self) -> str:
-        """The status line's part: the levels away from their start, else 'full quality'."""
-        moved = [f"{lever.name} {lever.text(i)}" for lever, i in zip(self.active, self._index, strict=True) if i]
+        """The status line's part: the levers away from their start, else 'full quality'."""
+        moved = [f"{lever.name} {lever.text(i)}" for lever, i in zip(self.active, self.ladder[self._rung][0],
+                                                                      strict=True) if i]
         return "governor: " + (", ".join(moved) if moved else "full quality")
 
     def info(self) -> dict:
         return {"target_fps": self.target_fps, "levers": [lever.name for lever in self.active],
                 "absent": {lever.name: lever.absent for lever in self.levers if lever.absent}}
+
+    def ahead(self, n: int = 2) -> list[dict]:
+        """The next `n` cheaper levels (every lever's value), nearest first: what to prepare ahead of need."""
+        return [self._values(r) for r in range(self._rung + 1, min(self._rung + 1 + n, len(self.ladder)))]
 
     # -- decisions ---------------------------------------------------------------------------------------
     def start(self, now: float | None = None) -> None:
@@ -177,7 +199,7 @@ class Governor:
         threshold = target * (1.0 - TOLERANCE)
         short = fps < threshold
         self._below_since = (self._below_since if self._below_since is not None else now) if short else None
-        cost_up = self._cost_ratio_up()
+        cost_up = self._cost(self._rung - 1) / self._cost(self._rung) if self._rung else None
         predicted = None if load is None or cost_up is None else load * cost_up
         calm = not short and predicted is not None and predicted <= HEADROOM_LOAD
         self._calm_since = (self._calm_since if self._calm_since is not None else now) if calm else None
@@ -185,7 +207,7 @@ class Governor:
             return None
         if short and now - self._below_since >= STEP_DOWN_HOLD_S:
             why = f"{fps:.1f} fps < {threshold:.1f} target for {now - self._below_since:.0f} s"
-            return self._step_down(now, fps, why)
+            return self._step_down(now, fps, target, why)
         if calm and now - self._calm_since >= self._up_hold:
             why = (f"{fps:.1f} fps, load {load:.2f} predicts {predicted:.2f} <= {HEADROOM_LOAD} one step up "
                    f"for {now - self._calm_since:.0f} s")
@@ -199,25 +221,11 @@ class Governor:
         self._quiet_until = now + COOLDOWN_S
         self._below_since = self._calm_since = None
 
-    def _cost_ratio_up(self) -> float | None:
-        if not self._steps:
-            return None
-        a = self._steps[-1]
-        lever, i = self.active[a], self._index[a]
-        return lever.costs[i - 1] / lever.costs[i]
+    def _cost(self, rung: int) -> float:
+        return self.ladder[rung][1]
 
-    def next_down(self) -> tuple[str, float | str] | None:
-        """(lever, value) of the step down the governor would take next, or None at the floor: what to prepare
-        ahead of need."""
-        a = self._next_down()
-        return None if a is None else (self.active[a].name, self.active[a].values[self._index[a] + 1])
-
-    def _next_down(self) -> int | None:
-        return next((a for a, lever in enumerate(self.active) if self._index[a] < len(lever.values) - 1), None)
-
-    def _step_down(self, now: float, fps: float, why: str) -> Change | None:
-        a = self._next_down()
-        if a is None:
+    def _step_down(self, now: float, fps: float, target: float, why: str) -> Change | None:
+        if self._rung == len(self.ladder) - 1:
             if not self._floor_logged:
                 log.warning("governor: %s, and every lever is at its cheapest already", why)
                 self._floor_logged = True
@@ -225,21 +233,22 @@ class Governor:
             return None
         if self._last_up is not None and now - self._last_up <= FAILED_PROBE_S:
             self._up_hold = min(self._up_hold * PROBE_BACKOFF, MAX_STEP_UP_HOLD_S)
-        self._index[a] += 1
-        self._steps.append(a)
-        return self._record(now, a, self._index[a] - 1, fps, why, "down")
+        # short of the target, the delivered rate is what the machine manages at this level
+        cheaper = range(self._rung + 1, len(self.ladder))
+        rung = next((r for r in cheaper if fps * self._cost(self._rung) / self._cost(r) >= target), cheaper[-1])
+        return self._move(now, rung, fps, why, "down")
 
     def _step_up(self, now: float, fps: float, why: str) -> Change:
-        a = self._steps.pop()
-        self._index[a] -= 1
         self._last_up = now
         self._floor_logged = False
-        return self._record(now, a, self._index[a] + 1, fps, why, "up")
+        return self._move(now, self._rung - 1, fps, why, "up")
 
-    def _record(self, now: float, a: int, before: int, fps: float, why: str, direction: str) -> Change:
-        lever = self.active[a]
+    def _move(self, now: float, rung: int, fps: float, why: str, direction: str) -> Change:
+        before, after = self._values(self._rung), self._values(rung)
+        moved = [name for name in after if after[name] != before[name]]
+        self._rung = rung
         started = now if self._started is None else self._started
-        change = Change(now - started, lever.name, lever.values[before], lever.values[self._index[a]], why, fps,
+        change = Change(now - started, {n: before[n] for n in moved}, {n: after[n] for n in moved}, why, fps,
                         direction)
         self.changes.append(change)
         log.info("%s", change.line())

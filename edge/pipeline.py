@@ -417,13 +417,13 @@ class Pipeline:
             self._prewarm()
         self.stats.governor_state = self.governor.describe()
 
-    def _level(self, lever: str, value) -> tuple[str | None, float]:
-        """(variant, scale) after `lever` moves to `value`, the other lever unchanged."""
-        if lever == "processing scale":
-            return self._variant, float(value)
-        if lever == "lighter model":
-            return str(value), self._scale
-        raise EdgesharpError(f"governor: no way to apply the lever {lever!r}")
+    def _target(self, level: dict) -> tuple[str | None, float]:
+        """(variant, scale) of a governor level (lever name -> value; a lever left out keeps its value)."""
+        unknown = set(level) - {"lighter model", "processing scale"}
+        if unknown:
+            raise EdgesharpError(f"governor: no way to apply the lever {sorted(unknown)[0]!r}")
+        variant = level.get("lighter model", self._variant)
+        return (None if variant is None else str(variant)), float(level.get("processing scale", self._scale))
 
     def _prepare(self, variant: str | None, scale: float) -> None:
         """Open and compile what the level (variant, scale) needs for the current frame size."""
@@ -434,27 +434,30 @@ class Pipeline:
             self.backend.prepare(*size, variant=variant)
 
     def _prewarm(self) -> None:
-        """Prepare the level of the governor's next step down in the background ahead of need, so that the step
-        switches at once: compiling while the machine is already short of CPU took many seconds here."""
-        step = self.governor.next_down()
-        if getattr(self.backend, "prepare", None) is None or step is None or self._frame_size is None:
+        """Prepare the governor's next cheaper levels in the background ahead of need (one thread, nearest first),
+        so that a step down switches at once: compiling while the machine is already short of CPU took many
+        seconds here."""
+        if getattr(self.backend, "prepare", None) is None or self._frame_size is None:
             return
-        level = self._level(*step)
-        if level in self._prewarmed:
+        if self._prewarming is not None and self._prewarming.is_alive():
+            return  # one at a time: the next tick looks again
+        levels = [level for level in map(self._target, self.governor.ahead()) if level not in self._prewarmed]
+        if not levels:
             return
-        self._prewarmed.add(level)
+        self._prewarmed.update(levels)
 
         def prepare_ahead() -> None:
-            try:
-                self._prepare(*level)
-            except BaseException as exc:  # the switch itself will prepare again and report a real failure
-                log.debug("preparing %s ahead failed: %s", level, exc)
+            for level in levels:
+                try:
+                    self._prepare(*level)
+                except BaseException as exc:  # the switch itself will prepare again and report a real failure
+                    log.debug("preparing %s ahead failed: %s", level, exc)
 
         self._prewarming = threading.Thread(target=prepare_ahead, name="edgesharp-prewarm", daemon=True)
         self._prewarming.start()
 
     def _apply(self, change: Change) -> None:
-        variant, scale = self._level(change.lever, change.after)
+        variant, scale = self._target(change.after)
         if getattr(self.backend, "prepare", None) is None or self._frame_size is None:
             self._select(variant, scale)
             return

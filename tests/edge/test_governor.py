@@ -32,6 +32,8 @@ from edgesharp.edge.sinks import NullSink
 from edgesharp.edge.sources import IterableSource, SyntheticSource
 
 DT = 0.5  # the pipeline feeds the governor twice a second
+S = "processing scale"
+M = "lighter model"
 
 
 def drive(gov: Governor, measure, start: float, end: float) -> list:
@@ -68,7 +70,7 @@ def test_steps_down_after_the_hold_period_not_before():
     slow = plant(lambda t: 20.0)
     assert drive(gov, slow, 10.0, 12.5) == []
     (change,) = drive(gov, slow, 13.0, 13.0)
-    assert (change.lever, change.before, change.after, change.direction) == ("processing scale", 1.0, 0.75, "down")
+    assert (change.before, change.after, change.direction) == ({S: 1.0}, {S: 0.75}, "down")
     assert change.t == 13.0 and STEP_DOWN_HOLD_S == 3.0
     assert gov.value("processing scale") == 0.75 and gov.describe() == "governor: processing scale 0.75"
 
@@ -94,7 +96,7 @@ def test_steps_up_only_after_the_longer_period_with_headroom():
     busy = {"capacity": 20.0}
     measure = plant(lambda t: busy["capacity"])
     (down,) = drive(gov, measure, 0.0, 5.0)
-    assert down.after == 0.75
+    assert down.after == {S: 0.75}
     # at 0.75 the machine (45 fps there) holds 30: load 0.67, predicted 1.19 at 1.0: it stays down, for ever
     busy["capacity"] = 25.3
     assert drive(gov, measure, 5.5, 600.0) == []
@@ -102,17 +104,26 @@ def test_steps_up_only_after_the_longer_period_with_headroom():
     busy["capacity"] = 60.0
     assert drive(gov, measure, 600.5, 600.5 + STEP_UP_HOLD_S - DT) == []
     (up,) = drive(gov, measure, 600.5 + STEP_UP_HOLD_S, 600.5 + STEP_UP_HOLD_S)
-    assert (up.before, up.after, up.direction) == (0.75, 1.0, "up")
+    assert (up.before, up.after, up.direction) == ({S: 0.75}, {S: 1.0}, "up")
     assert "load 0.28 predicts 0.50 <= 0.75 one step up for 10 s" in up.reason
     assert drive(gov, measure, 611.0, 1200.0) == []
 
 
-def test_steps_through_every_scale_and_logs_the_floor_once(caplog):
+def test_a_step_down_goes_to_the_best_level_predicted_to_reach_the_target():
+    """20 fps at full size: 0.75 (35.6 predicted) is enough. Later 8 fps at full size, 14.2 at 0.75: 0.5 (32)."""
+    gov = Governor(30.0, [scale_lever()])
+    gov.start(0.0)
+    changes = drive(gov, plant(lambda t: 20.0 if t < 30.0 else 8.0), 0.0, 120.0)
+    assert [(c.before[S], c.after[S]) for c in changes] == [(1.0, 0.75), (0.75, 0.5)]
+    assert changes[1].t == 33.0
+
+
+def test_goes_straight_to_the_cheapest_and_logs_the_floor_once(caplog):
     gov = Governor(30.0, [scale_lever()])
     gov.start(0.0)
     with caplog.at_level(logging.INFO, logger="edgesharp.edge.governor"):
         changes = drive(gov, plant(lambda t: 5.0), 0.0, 120.0)
-    assert [(c.before, c.after) for c in changes] == [(1.0, 0.75), (0.75, 0.5)]
+    assert [(c.before[S], c.after[S]) for c in changes] == [(1.0, 0.5)]  # 0.75 would give 8.9, 0.5 20: the least
     floor = [r for r in caplog.records if "cheapest" in r.getMessage()]
     assert len(floor) == 1 and floor[0].levelno == logging.WARNING
 
@@ -140,10 +151,11 @@ def test_a_wrong_load_estimate_is_retried_ever_more_rarely():
     assert len([c for c in changes if c.t > 3600.0]) <= 2 * (3600.0 / MAX_STEP_UP_HOLD_S) + 2
 
 
-def test_the_lighter_model_comes_before_the_scale_and_goes_last():
-    """A model whose lighter variant costs 0.6 of its time: the governor switches models first, lowers the scale
-    only when that is not enough, undoes the scale first, and predicts the step back to the full model from the
-    variant's cost. `next_down` names each step before it is taken (what the pipeline prepares ahead)."""
+def test_model_and_scale_form_one_ladder_by_cost():
+    """A model whose lighter variant costs 0.6 of its time: the ladder is v12, lean, v12 at 0.75, lean at 0.75,
+    ... The governor takes the lighter model first, lowers the scale when that is not enough, climbs back one level
+    at a time, and predicts the step back to the full model from the variant's cost. `ahead` names the next levels
+    before they are needed (what the pipeline prepares)."""
     costs = {"v12": 1.0, "lean": 0.6}
     gov = Governor(30.0, [absent_lever("precision", "forced"), model_lever(("v12", "lean"), (1.0, 0.6)), scale_lever()])
     gov.start(0.0)
@@ -159,23 +171,35 @@ def test_the_lighter_model_comes_before_the_scale_and_goes_last():
             made.append(change) if change is not None else None
         return made
 
-    assert gov.next_down() == ("lighter model", "lean")
+    assert gov.ahead() == [{M: "lean", S: 1.0}, {M: "v12", S: 0.75}]
     (first,) = run(0.0, 60.0)  # 25 / 0.6 = 41.7 fps with the lighter model: enough
-    assert (first.lever, first.before, first.after) == ("lighter model", "v12", "lean")
-    assert gov.next_down() == ("processing scale", 0.75)
+    assert (first.before, first.after) == ({"lighter model": "v12"}, {"lighter model": "lean"})
+    assert gov.ahead(1) == [{M: "v12", S: 0.75}]
     machine["capacity"] = 15.0  # 25 fps with the lighter model: now the scale goes too
     (second,) = run(60.5, 120.0)
-    assert (second.lever, second.after) == ("processing scale", 0.75)
+    assert second.after == {S: 0.75}  # v12 at 0.75 would give 26.7: lean stays, the scale goes
     assert gov.describe() == "governor: lighter model lean, processing scale 0.75"
     machine["capacity"] = 60.0
     ups = run(120.5, 400.0)
-    assert [(c.lever, c.after) for c in ups] == [("processing scale", 1.0), ("lighter model", "v12")]
+    # one level dearer at a time: v12 at 0.75 (0.5625 of the cost), lean at full size (0.6), then v12
+    assert [c.after for c in ups] == [{"lighter model": "v12"}, {"lighter model": "lean", S: 1.0},
+                                      {"lighter model": "v12"}]
     # lean at full scale: 30 / 100 = 0.30 busy; v12 predicted 0.30 / 0.6 = 0.50
-    assert "load 0.30 predicts 0.50" in ups[1].reason
+    assert "load 0.30 predicts 0.50" in ups[2].reason
     assert gov.level == {"lighter model": "v12", "processing scale": 1.0}
     machine["capacity"] = 1.0
     run(400.5, 500.0)
-    assert gov.next_down() is None
+    assert gov.ahead() == [] and gov.level == {M: "lean", S: 0.5}
+
+
+def test_a_lighter_model_that_would_not_be_enough_is_skipped():
+    """A CPU hog leaves the model 21 fps: the lighter model (0.82 of its time) would give 25.6, short of 30, so
+    the step goes to the model at 0.75 of the size (37), as if there were no lighter model."""
+    gov = Governor(30.0, [model_lever(("v12", "lean"), (1.0, 0.82)), scale_lever()])
+    gov.start(0.0)
+    (change,) = drive(gov, lambda t, scale: (21.0, 30.0, 1.2), 0.0, 5.0)
+    assert (change.before, change.after) == ({S: 1.0}, {S: 0.75})
+    assert gov.level == {M: "v12", S: 0.75}
 
 
 def test_a_slow_source_is_not_a_reason_to_lower_the_quality():
@@ -196,7 +220,7 @@ def test_absent_levers_are_skipped_with_one_log_line(caplog):
     assert lines[:2] == ["governor: precision: not a lever here (auto already runs fp16)",
                          "governor: lighter model: not a lever here (none shipped)"]
     assert sum("not a lever" in line for line in lines) == 2
-    assert all(c.lever == "processing scale" for c in changes)
+    assert all(set(c.after) == {S} for c in changes)
     assert gov.info() == {"target_fps": 30.0, "levers": ["processing scale"],
                           "absent": {"precision": "auto already runs fp16", "lighter model": "none shipped"}}
 
@@ -218,7 +242,7 @@ def test_the_log_line_and_the_stats_record(caplog):
         (change,) = drive(gov, lambda t, s: (24.1, 30.0, 1.2), 10.0, 13.0)
     assert [r.getMessage() for r in caplog.records] == [
         "governor: 24.1 fps < 27.0 target for 3 s: processing scale 1.0 -> 0.75"]
-    assert change.to_dict() == {"t": 13.0, "lever": "processing scale", "from": 1.0, "to": 0.75,
+    assert change.to_dict() == {"t": 13.0, "from": {S: 1.0}, "to": {S: 0.75},
                                 "reason": "24.1 fps < 27.0 target for 3 s", "fps": 24.1, "direction": "down"}
 
 
@@ -275,9 +299,9 @@ def test_pipeline_applies_the_decisions_of_a_backend_whose_speed_changes(monkeyp
     finally:
         pipeline.stop("test over")
         runner.join(30)
-    recorded = [(c["lever"], c["from"], c["to"], c["direction"]) for c in result["governor"]]
-    assert recorded == [("processing scale", 1.0, 0.75, "down"), ("processing scale", 0.75, 1.0, "up")]
-    # 0.75 compiled ahead of need, then 0.5 once at 0.75; the step up asks for full size again
+    recorded = [(c["from"], c["to"], c["direction"]) for c in result["governor"]]
+    assert recorded == [({S: 1.0}, {S: 0.75}, "down"), ({S: 0.75}, {S: 1.0}, "up")]
+    # the two cheaper scales compiled ahead of need, nearest first; the step up asks for full size again
     assert backend.prepared[0] == (72, 48) and (48, 32) in backend.prepared and backend.prepared[-1] == (96, 64)
     assert backend.sizes[:2] == [(96, 64), (72, 48)]
     assert result["run"]["governor"]["absent"] == {"precision": "forced"}
@@ -286,7 +310,7 @@ def test_pipeline_applies_the_decisions_of_a_backend_whose_speed_changes(monkeyp
 
 
 def test_pipeline_switches_to_the_lighter_model_and_back(monkeypatch):
-    """The model at 20 fps (slowed 3x), its lighter variant twice as fast (40 fps): the governor switches models
+    """The model at 20 fps (slowed 3x), its lighter variant at 0.6 of its time (33 fps): the governor switches models
     and keeps the full scale; back at full speed it returns to the model. The variant opens on first use, in the
     background, ahead of need, and is prepared for the frame size before any frame goes to it."""
     monkeypatch.setattr(gov_module, "STEP_DOWN_HOLD_S", 0.5)
@@ -297,11 +321,11 @@ def test_pipeline_switches_to_the_lighter_model_and_back(monkeypatch):
     opened: list[ScaledCostBackend] = []
 
     def open_lighter() -> ScaledCostBackend:
-        opened.append(ScaledCostBackend(frame_s=1 / 120, full_pixels=96 * 64, slowdown=3.0))
+        opened.append(ScaledCostBackend(frame_s=0.6 / 60, full_pixels=96 * 64, slowdown=3.0))
         return opened[-1]
 
     backend = VariantBackend(model, ["v12", "lean"], [open_lighter])
-    governor = Governor(30.0, [model_lever(backend.names, (1.0, 0.5)), scale_lever()])
+    governor = Governor(30.0, [model_lever(backend.names, (1.0, 0.6)), scale_lever()])
     pipeline = Pipeline(SyntheticSource((96, 64), fps=30.0, level="none"), backend, [NullSink()], governor=governor)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(pipeline.run()))
@@ -315,8 +339,8 @@ def test_pipeline_switches_to_the_lighter_model_and_back(monkeypatch):
         runner.join(30)
         backend.close()
     (lean,) = opened
-    recorded = [(c["lever"], c["from"], c["to"], c["direction"]) for c in result["governor"]]
-    assert recorded[:2] == [("lighter model", "v12", "lean", "down"), ("lighter model", "lean", "v12", "up")]
+    recorded = [(c["from"], c["to"], c["direction"]) for c in result["governor"]]
+    assert recorded[:2] == [({M: "v12"}, {M: "lean"}, "down"), ({M: "lean"}, {M: "v12"}, "up")]
     assert lean.prepared[0] == (96, 64) and lean.sizes == [(96, 64)]  # prepared ahead; frames at full scale
     assert (72, 48) in lean.prepared  # once on the lighter model, its next step (0.75) was prepared ahead too
     assert model.submitted > 0 and lean.submitted > 0 and lean._closed
@@ -342,7 +366,7 @@ def test_holds_count_from_when_a_change_took_effect():
     """A change applied 4 s after the decision (a compile ahead of it): no new decision within COOLDOWN_S of then."""
     gov = Governor(30.0, [scale_lever()])
     gov.start(0.0)
-    slow = plant(lambda t: 5.0)
+    slow = plant(lambda t: 20.0 if t <= COOLDOWN_S else 8.0)  # 0.75 first, then still short there
     (first,) = drive(gov, slow, 0.0, COOLDOWN_S)
     gov.applied(COOLDOWN_S + 4.0)
     assert drive(gov, slow, COOLDOWN_S + 4.0, 2 * COOLDOWN_S + 4.0 - DT) == []
