@@ -177,6 +177,19 @@ class Governor:
         """The next `n` cheaper levels (every lever's value), nearest first: what to prepare ahead of need."""
         return [self._values(r) for r in range(self._rung + 1, min(self._rung + 1 + n, len(self.ladder)))]
 
+    def drop(self, name: str, why: str) -> None:
+        """Lever `name` cannot act after all (a lighter model that failed to open): it becomes absent, at its first
+        value, and the other levers keep theirs."""
+        lever = next((lever for lever in self.active if lever.name == name), None)
+        if lever is None:
+            return
+        keep = {n: v for n, v in self.level.items() if n != name}
+        self.levers[self.levers.index(lever)] = absent_lever(name, why)
+        self.active = [lever for lever in self.levers if lever.absent is None]
+        self.ladder = ladder(self.active)
+        self._rung = next(r for r in range(len(self.ladder)) if self._values(r) == keep)
+        log.warning("governor: %s: no longer a lever (%s)", name, why)
+
     # -- decisions ---------------------------------------------------------------------------------------
     def start(self, now: float | None = None) -> None:
         """Begin: the first measurements (compile, the first second's rate) are ignored for COOLDOWN_S."""

@@ -18,7 +18,8 @@ twice a second and applies its decisions. Its levers here: the model (a `Variant
 lighter variant, `edgesharp.edge.backends.variants`) and the processing scale (the model runs on the frame
 downscaled and its detail is added back at full resolution, `add_detail`). The backend opens and compiles the new
 level in the background first (`prepare`, where it has one) so the stream does not stall, and the next cheaper
-level is prepared ahead of need. Without a governor nothing changes.
+levels are prepared ahead of need. A lighter model that fails to open or compile ends nothing: one warning, and
+the governor goes on without it (`Governor.drop`). Without a governor nothing changes.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Pipeline:
         self._switch: threading.Thread | None = None  # a level change being prepared
         self._prewarming: threading.Thread | None = None  # the next cheaper level being prepared ahead
         self._prewarmed: set[tuple[str | None, float]] = set()  # (variant, scale)
+        self._broken: str | None = None  # why the lighter model failed to open, until the governor drops it
         self.stop_reason: str | None = None
         self._stop = threading.Event()
         self._abort = threading.Event()
@@ -403,6 +405,9 @@ class Pipeline:
                 return
             self._switch = None
             self.governor.applied(now)
+        if self._broken is not None:  # the run goes on without it
+            self.governor.drop("lighter model", self._broken)
+            self._broken = None
         input_fps, output_fps = self.stats.rates()
         load = None
         if self.stats.written:
@@ -450,8 +455,11 @@ class Pipeline:
             for level in levels:
                 try:
                     self._prepare(*level)
-                except BaseException as exc:  # the switch itself will prepare again and report a real failure
-                    log.debug("preparing %s ahead failed: %s", level, exc)
+                except Exception as exc:
+                    if self._is_lighter(level[0]):
+                        self._lighter_failed(level[0], exc)
+                    else:  # the switch itself will prepare again and report a real failure
+                        log.debug("preparing %s ahead failed: %s", level, exc)
 
         self._prewarming = threading.Thread(target=prepare_ahead, name="edgesharp-prewarm", daemon=True)
         self._prewarming.start()
@@ -466,13 +474,30 @@ class Pipeline:
             try:
                 if self._prewarming is not None:
                     self._prewarming.join()  # it may be preparing this very level
-                self._prepare(variant, scale)
-                self._select(variant, scale)
+                try:
+                    self._prepare(variant, scale)
+                    self._select(variant, scale)
+                except Exception as exc:
+                    if not (self._is_lighter(variant) and variant != self._variant):
+                        raise
+                    self._lighter_failed(variant, exc)  # the other levers still move
+                    self._prepare(self._variant, scale)
+                    self._select(self._variant, scale)
             except BaseException as exc:
                 self._fail(exc)
 
         self._switch = threading.Thread(target=switch, name="edgesharp-prepare", daemon=True)
         self._switch.start()
+
+    def _is_lighter(self, variant: str | None) -> bool:
+        names = getattr(self.backend, "names", ())
+        return variant is not None and bool(names) and variant != names[0]
+
+    def _lighter_failed(self, variant: str, exc: Exception) -> None:
+        """A lighter model that cannot open or compile is no reason to end the run: the governor drops it."""
+        if self._broken is None:
+            log.warning("the lighter model %s failed (%s); going on without it", variant, exc)
+            self._broken = f"{variant} failed: {exc}"
 
     def _select(self, variant: str | None, scale: float) -> None:
         if variant is not None and variant != self._variant:

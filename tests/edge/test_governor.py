@@ -16,6 +16,7 @@ from fakes import FakeBackend, ScaledCostBackend
 from edgesharp.edge import governor as gov_module
 from edgesharp.edge import pipeline as pipeline_module
 from edgesharp.edge.backends.variants import VariantBackend
+from edgesharp.edge.errors import EdgesharpError
 from edgesharp.edge.governor import (
     COOLDOWN_S,
     MAX_STEP_UP_HOLD_S,
@@ -346,6 +347,53 @@ def test_pipeline_switches_to_the_lighter_model_and_back(monkeypatch):
     assert model.submitted > 0 and lean.submitted > 0 and lean._closed
     assert result["run"]["model_variants"] == ["v12", "lean"]
     assert result["frames_written"] + result["frames_dropped"] == result["frames_captured"]
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_lighter_model_that_fails_to_open_is_dropped_and_the_run_goes_on(monkeypatch, caplog, ahead):
+    """The lighter model's opener raises (a broken variant), found while preparing ahead of need or only at the
+    switch: one warning, the governor drops the lever and lowers the processing scale instead, and the run ends
+    normally."""
+    monkeypatch.setattr(gov_module, "STEP_DOWN_HOLD_S", 0.5)
+    monkeypatch.setattr(gov_module, "COOLDOWN_S", 1.2)
+    monkeypatch.setattr(pipeline_module, "GOVERN_EVERY_S", 0.1)
+    model = ScaledCostBackend(frame_s=1 / 60, full_pixels=96 * 64, slowdown=3.0)
+
+    def broken() -> ScaledCostBackend:
+        raise EdgesharpError("lean/fp16.xml: OpenVINO cannot read this model")
+
+    backend = VariantBackend(model, ["v12", "lean"], [broken])
+    governor = Governor(30.0, [model_lever(backend.names, (1.0, 0.6)), scale_lever()])
+    if not ahead:
+        monkeypatch.setattr(governor, "ahead", lambda n=2: [])
+    pipeline = Pipeline(SyntheticSource((96, 64), fps=30.0, level="none"), backend, [NullSink()], governor=governor)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(pipeline.run()))
+    with caplog.at_level(logging.WARNING):
+        runner.start()
+        try:
+            assert _wait_for(lambda: governor.changes and model.sizes[-1] == (72, 48))
+        finally:
+            pipeline.stop("test over")
+            runner.join(30)
+            backend.close()
+    assert result["frames_written"] > 0 and pipeline._error is None
+    # v12 at 0.75 (35.6 predicted); found only at the switch, the step to the lighter model came first
+    assert [c["to"] for c in result["governor"]] == ([] if ahead else [{M: "lean"}]) + [{S: 0.75}]
+    assert governor.info()["absent"] == {M: "lean failed: lean/fp16.xml: OpenVINO cannot read this model"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("lighter model lean failed" in w for w in warnings) == 1
+    assert any("lighter model: no longer a lever" in w for w in warnings)
+
+
+def test_dropping_a_lever_keeps_the_others_where_they_are():
+    gov = Governor(30.0, [model_lever(("v12", "lean"), (1.0, 0.82)), scale_lever()])
+    gov.start(0.0)
+    drive(gov, lambda t, scale: (21.0, 30.0, 1.2), 0.0, 5.0)  # to v12 at 0.75
+    gov.drop(M, "failed")
+    assert gov.level == {S: 0.75} and gov.ahead() == [{S: 0.5}] and gov.info()["absent"] == {M: "failed"}
+    gov.drop(M, "again")  # already gone: nothing changes
+    assert gov.info()["absent"] == {M: "failed"}
 
 
 def _wait_for(condition, limit: float = 60.0) -> bool:
