@@ -19,12 +19,13 @@ import numpy as np
 from edgesharp.edge.errors import EdgesharpError
 
 
-def score_scales(sharpener, samples, scales: list[float], level: str) -> dict[str, float]:
-    """Mean SSIM of the blurred input and, per scale, of `add_detail` and of a plain upscale (BGR frames)."""
+def score_scales(sharpener, samples, scales: list[float], level: str, method: str | None = None) -> dict[str, float]:
+    """Mean SSIM of the blurred input and, per scale, of `add_detail` and of a plain upscale (BGR frames); the
+    frame is downscaled as the pipeline does (`edgesharp.edge.pipeline.downscale`), by `method` if given."""
     from edgesharp.edge.governor import scaled_size
     from edgesharp.edge.imaging.degrade import degrade_level
     from edgesharp.edge.imaging.metrics import ssim
-    from edgesharp.edge.pipeline import add_detail
+    from edgesharp.edge.pipeline import DOWNSCALE_METHOD, add_detail, downscale
 
     rows: dict[str, list[float]] = {"input": []}
     multiple = sharpener.backend.size_multiple
@@ -35,13 +36,40 @@ def score_scales(sharpener, samples, scales: list[float], level: str) -> dict[st
         rows["input"].append(ssim(gt, blurred))
         for scale in scales:
             size = scaled_size(w, h, scale, multiple)
-            small = cv2.resize(blurred, size, interpolation=cv2.INTER_AREA) if size != (w, h) else blurred
+            small = downscale(blurred, size, method or DOWNSCALE_METHOD) if size != (w, h) else blurred
             out = sharpener.enhance(small)
             detail = add_detail(blurred, small, out) if size != (w, h) else out
             plain = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR) if size != (w, h) else out
             rows.setdefault(f"detail {scale:g}", []).append(ssim(gt, detail))
             rows.setdefault(f"upscale {scale:g}", []).append(ssim(gt, plain))
     return {k: float(np.mean(v)) for k, v in rows.items()}
+
+
+def time_downscale(method: str, scales: list[float], multiple: int, size: tuple[int, int] = (1280, 720),
+                   repeats: int = 200) -> dict[float, float]:
+    """Median ms of the pipeline's downscale of one `size` frame to each scale, on one OpenCV thread."""
+    import statistics
+    import time
+
+    from edgesharp.edge.governor import scaled_size
+    from edgesharp.edge.pipeline import downscale
+
+    frame = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        times = {}
+        for scale in (s for s in scales if s < 1.0):
+            target = scaled_size(*size, scale, multiple)
+            laps = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                downscale(frame, target, method)
+                laps.append(time.perf_counter() - t0)
+            times[scale] = 1e3 * statistics.median(laps)
+        return times
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--level", choices=["heavy", "medium", "low"], default="medium")
     p.add_argument("--scales", default="1,0.75,0.5", help="comma list of processing scales")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument("--method", choices=["area", "linear"], default=None,
+                   help="how the frame is downscaled (default: the pipeline's, edge.pipeline.DOWNSCALE_METHOD)")
     a = p.parse_args(argv)
     from edgesharp import Sharpener
     from edgesharp.benchmarks.images import load_sharp_images
@@ -61,13 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         scales = [float(s) for s in a.scales.split(",") if s]
         samples = load_sharp_images(a.images, a.limit, None, a.split, a.downscale)
         with Sharpener(a.model) as sharpener:
-            scores = score_scales(sharpener, samples, scales, a.level)
+            scores = score_scales(sharpener, samples, scales, a.level, a.method)
+            multiple = sharpener.backend.size_multiple
     except (EdgesharpError, ValueError) as exc:
         print(f"scale_quality: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(samples)} images from {a.images}{f' ({a.split} split)' if a.split else ''}, {a.level} blur; mean SSIM:")
+    from edgesharp.edge.pipeline import DOWNSCALE_METHOD
+
+    print(f"{len(samples)} images from {a.images}{f' ({a.split} split)' if a.split else ''}, {a.level} blur, "
+          f"{a.method or DOWNSCALE_METHOD} downscale; mean SSIM:")
     for name, value in scores.items():
         print(f"  {name:<14} {value:.4f}")
+    for scale, ms in time_downscale(a.method or DOWNSCALE_METHOD, scales, multiple).items():
+        print(f"  downscale of a 1280x720 frame to {scale:g}: {ms:.2f} ms (median of 200, one OpenCV thread)")
     return 0
 
 
