@@ -243,8 +243,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="frame rate to hold on a busy machine (a live source only; default: the source's rate; "
                              "0 turns the governor off): when the output stays 10%% below it for 3 s it switches to "
                              "the bundle's lighter model (where it names one) or runs the model on the frame "
-                             "downscaled (0.75, then 0.5) with its detail added back at full size, whichever costs "
-                             "least and is predicted to reach the rate; back up after 10 s with room to spare. Each "
+                             "downscaled (0.75, then 0.5) with its detail added back at full size, whichever loses "
+                             "least quality and is predicted to reach the rate; back up after 10 s with room to spare. Each "
                              "change is logged and in --stats-json's \"governor\"")
     # throughput: measured with a paced camera on 2 cores, every stream busy beat one stream on all cores
     # (README, "Live pipeline settings")
