@@ -168,10 +168,9 @@ def _level_text(row: dict) -> str:
         return "-"
     if not changes:
         return "none (full quality)"
-    def moves(c: dict) -> str:
-        return ", ".join(f"{name} {c['from'][name]} -> {value}" for name, value in c["to"].items())
+    from edgesharp.edge.governor import moves_text
 
-    return "; ".join(f"{c['t']:.0f} s: {moves(c)}" for c in changes)
+    return "; ".join(f"{c['t']:.0f} s: {moves_text(c['from'], c['to'])}" for c in changes)
 
 
 def render_markdown(results: dict) -> str:

@@ -50,6 +50,8 @@ FAILED_PROBE_S = 60.0  # a step down this soon after a step up means the predict
 PROBE_BACKOFF = 2.0  # each failed step up doubles the next one's calm stretch: retries become exponentially rare
 MAX_STEP_UP_HOLD_S = 600.0  # but a machine whose load went away is retried within 10 minutes
 
+MODEL = "lighter model"  # the lever names, as logs, stats and the pipeline read them
+SCALE = "processing scale"
 PROCESSING_SCALES = (1.0, 0.75, 0.5)  # the last lever; below half size the model sees too little detail
 
 
@@ -74,12 +76,12 @@ class Lever:
 
 def scale_lever(scales: Sequence[float] = PROCESSING_SCALES) -> Lever:
     """The processing scale: the model's work goes with the pixel count, the square of the scale."""
-    return Lever("processing scale", tuple(scales), tuple(s * s for s in scales))
+    return Lever(SCALE, tuple(scales), tuple(s * s for s in scales))
 
 
 def model_lever(names: Sequence[str], costs: Sequence[float]) -> Lever:
     """The model: the bundle's own, then its lighter variants, each with its measured share of the first's time."""
-    return Lever("lighter model", tuple(names), tuple(costs))
+    return Lever(MODEL, tuple(names), tuple(costs))
 
 
 def absent_lever(name: str, why: str) -> Lever:
@@ -99,6 +101,11 @@ def scaled_size(width: int, height: int, scale: float, multiple: int = 1, min_si
     return side(width), side(height)
 
 
+def moves_text(before: dict, after: dict) -> str:
+    """'lever old -> new, ...' for the levers of a change (a `Change`, or its `to_dict` record)."""
+    return ", ".join(f"{name} {before[name]} -> {value}" for name, value in after.items())
+
+
 @dataclass(frozen=True)
 class Change:
     """One decision: `t` seconds after the start, the levers that move from their `before` to their `after`
@@ -111,11 +118,8 @@ class Change:
     fps: float
     direction: str  # "down" (cheaper) or "up"
 
-    def moves(self) -> str:
-        return ", ".join(f"{name} {self.before[name]} -> {value}" for name, value in self.after.items())
-
     def line(self) -> str:
-        return f"governor: {self.reason}: {self.moves()}"
+        return f"governor: {self.reason}: {moves_text(self.before, self.after)}"
 
     def to_dict(self) -> dict:
         return {"t": round(self.t, 2), "from": dict(self.before), "to": dict(self.after), "reason": self.reason,

@@ -40,7 +40,7 @@ import numpy as np
 from edgesharp.edge.backends.base import InferenceBackend
 from edgesharp.edge.controls import StrengthSetting
 from edgesharp.edge.errors import EdgesharpError
-from edgesharp.edge.governor import Change, Governor, scaled_size
+from edgesharp.edge.governor import MODEL, SCALE, Change, Governor, scaled_size
 from edgesharp.edge.sinks import Sink, prepare_sinks
 from edgesharp.edge.sources import Source
 from edgesharp.edge.stats import RunStats
@@ -140,7 +140,6 @@ class Pipeline:
         self.stats = stats or RunStats()
         self.governor = governor
         self._scale = 1.0  # processing scale, set by the governor
-        self._variant: str | None = None  # the model variant running (None: the backend has one model)
         self._frame_size: tuple[int, int] | None = None  # (w, h) of the latest frame dispatched
         self._parallel: int | None = None  # streams the backend runs at once (for the governor's load)
         self._switch: threading.Thread | None = None  # a level change being prepared
@@ -417,7 +416,7 @@ class Pipeline:
             self._switch = None
             self.governor.applied(now)
         if self._broken is not None:  # the run goes on without it
-            self.governor.drop("lighter model", self._broken)
+            self.governor.drop(MODEL, self._broken)
             self._broken = None
         input_fps, output_fps = self.stats.rates()
         load = None
@@ -435,11 +434,11 @@ class Pipeline:
 
     def _target(self, level: dict) -> tuple[str | None, float]:
         """(variant, scale) of a governor level (lever name -> value; a lever left out keeps its value)."""
-        unknown = set(level) - {"lighter model", "processing scale"}
+        unknown = set(level) - {MODEL, SCALE}
         if unknown:
             raise EdgesharpError(f"governor: no way to apply the lever {sorted(unknown)[0]!r}")
-        variant = level.get("lighter model", self._variant)
-        return (None if variant is None else str(variant)), float(level.get("processing scale", self._scale))
+        variant = level.get(MODEL, self._variant)
+        return (None if variant is None else str(variant)), float(level.get(SCALE, self._scale))
 
     def _prepare(self, variant: str | None, scale: float) -> None:
         """Open and compile what the level (variant, scale) needs for the current frame size."""
@@ -500,6 +499,11 @@ class Pipeline:
         self._switch = threading.Thread(target=switch, name="edgesharp-prepare", daemon=True)
         self._switch.start()
 
+    @property
+    def _variant(self) -> str | None:
+        """The model variant running (a `VariantBackend`'s active one; None: the backend has one model)."""
+        return getattr(self.backend, "active", None)
+
     def _is_lighter(self, variant: str | None) -> bool:
         names = getattr(self.backend, "names", ())
         return variant is not None and bool(names) and variant != names[0]
@@ -511,9 +515,8 @@ class Pipeline:
             self._broken = f"{variant} failed: {exc}"
 
     def _select(self, variant: str | None, scale: float) -> None:
-        if variant is not None and variant != self._variant:
+        if variant is not None:
             self.backend.select(variant)
-            self._variant = variant
         self._scale = scale
 
     def _install_signals(self):

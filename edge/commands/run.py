@@ -151,25 +151,25 @@ def with_lighter_variant(backend, bundle, open_variant):
     with `open_variant(variant_bundle)` when first asked to, or unchanged with the lever absent and why."""
     from edgesharp.edge.backends.variants import VariantBackend
     from edgesharp.edge.bundle import BundleError
-    from edgesharp.edge.governor import absent_lever, model_lever
+    from edgesharp.edge.governor import MODEL, absent_lever, model_lever
 
     if bundle is None:
-        return backend, absent_lever("lighter model", "no bundle was named")
+        return backend, absent_lever(MODEL, "no bundle was named")
     try:
         lighter = bundle.lighter()
     except BundleError as exc:
         log.warning("%s; the governor will not switch models", exc)
-        return backend, absent_lever("lighter model", "the bundle's lighter variant cannot be used")
+        return backend, absent_lever(MODEL, "the bundle's lighter variant cannot be used")
     if lighter is None:
-        return backend, absent_lever("lighter model", "the bundle ships no lighter variant")
+        return backend, absent_lever(MODEL, "the bundle ships no lighter variant")
     names = [bundle.name, lighter.bundle.name if lighter.bundle.name != bundle.name else f"{bundle.name} (lighter)"]
     wrapped = VariantBackend(backend, names, [lambda: open_variant(lighter.bundle)])
     return wrapped, model_lever(names, (1.0, lighter.cost))
 
 
-def governor_levers(backend, model=None) -> list:
+def governor_levers(backend, model) -> list:
     """The governor's levers for an opened backend, cheapest in quality first (`edgesharp.edge.governor`); `model`
-    is the lighter-model lever (`with_lighter_variant`), absent by default."""
+    is the lighter-model lever (`with_lighter_variant`)."""
     from edgesharp.edge.governor import absent_lever, scale_lever
 
     precision = getattr(backend, "precision", None)
@@ -179,8 +179,7 @@ def governor_levers(backend, model=None) -> list:
         why = f"the {backend.name} backend runs one precision"
     else:
         why = f"--precision auto already runs {precision}, the fastest one valid on this CPU"
-    return [absent_lever("precision", why), model or absent_lever("lighter model", "the bundle ships no lighter variant"),
-            scale_lever()]
+    return [absent_lever("precision", why), model, scale_lever()]
 
 
 def run_pipeline(source, backend, sinks, args: argparse.Namespace, max_frames: int | None = None,
