@@ -58,15 +58,10 @@ def link(bundle_dir: Path, variant_dir: Path, size: tuple[int, int] = (1280, 720
     """Measure the variant's cost and write the `lighter` entry into the bundle's manifest; returns the entry."""
     from edgesharp.benchmarks.machine import collect
     from edgesharp.edge.backends.openvino_core import isa_cap
-    from edgesharp.edge.bundle import LIGHTER, MANIFEST, load_bundle
-    from edgesharp.edge.imaging.io import atomic_write_bytes
+    from edgesharp.edge.bundle import LIGHTER, load_bundle
 
     bundle, variant = load_bundle(bundle_dir), load_bundle(variant_dir)
-    if bundle.path.resolve() == variant.path.resolve():
-        raise EdgesharpError(f"{variant_dir}: is the bundle itself, not a lighter variant of it")
-    if variant.size_multiple > bundle.size_multiple:
-        raise EdgesharpError(f"{variant_dir}: pads frames to {variant.size_multiple}, more than {bundle_dir}'s "
-                             f"{bundle.size_multiple}; the governor switches between models at one frame size")
+    bundle.check_lighter(variant)
     times = time_rounds([bundle.path, variant.path], size, rounds, seconds)
     ratios = [v / b for b, v in zip(*times, strict=True)]
     cost = statistics.median(ratios)
@@ -79,9 +74,7 @@ def link(bundle_dir: Path, variant_dir: Path, size: tuple[int, int] = (1280, 720
              "measured": {"size": f"{size[0]}x{size[1]}", "ms_per_frame": [round(statistics.median(t), 2) for t in times],
                           "round_ratios": [round(r, 3) for r in ratios], "cpu": machine.cpu_model,
                           "isa_cap": isa_cap() or "none", "command": command}}
-    manifest = dict(bundle.manifest)
-    manifest[LIGHTER] = entry
-    atomic_write_bytes(bundle.path / MANIFEST, (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode())
+    write_manifest(bundle.path, {**bundle.manifest, LIGHTER: entry})
     load_bundle(bundle.path).lighter()  # the link as the runtime will read it
     log.info("%s: lighter variant %s at %.2f of its time (%s)", bundle.path, entry["path"], cost, entry["measured"])
     return entry
@@ -89,15 +82,21 @@ def link(bundle_dir: Path, variant_dir: Path, size: tuple[int, int] = (1280, 720
 
 def unlink(bundle_dir: Path) -> bool:
     """Remove the `lighter` entry; False when there was none."""
-    from edgesharp.edge.bundle import LIGHTER, MANIFEST, load_bundle
-    from edgesharp.edge.imaging.io import atomic_write_bytes
+    from edgesharp.edge.bundle import LIGHTER, load_bundle
 
     bundle = load_bundle(bundle_dir, verify=False)
     if LIGHTER not in bundle.manifest:
         return False
-    manifest = {k: v for k, v in bundle.manifest.items() if k != LIGHTER}
-    atomic_write_bytes(bundle.path / MANIFEST, (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode())
+    write_manifest(bundle.path, {k: v for k, v in bundle.manifest.items() if k != LIGHTER})
     return True
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Replace a bundle's manifest atomically (its files, and so their checksums, stay as they are)."""
+    from edgesharp.edge.bundle import MANIFEST
+    from edgesharp.edge.imaging.io import atomic_write_bytes
+
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, allow_nan=False) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,10 +166,17 @@ class Bundle:
         except BundleError as exc:
             raise BundleError(f"{self.path / MANIFEST}: its lighter variant {entry['path']!r} cannot be used "
                               f"({exc})") from None
-        if variant.size_multiple > self.size_multiple:
-            raise BundleError(f"{self.path / MANIFEST}: its lighter variant {folder} needs frames padded to "
-                              f"{variant.size_multiple}, more than this bundle's {self.size_multiple}")
+        self.check_lighter(variant)
         return Lighter(variant, float(entry["cost"]), dict(entry.get("measured", {})))
+
+    def check_lighter(self, variant: Bundle) -> None:
+        """Refuse a lighter variant the governor cannot switch to at one frame size: the bundle itself, or one
+        that pads frames to a larger multiple."""
+        if variant.path.resolve() == self.path.resolve():
+            raise BundleError(f"{variant.path}: is the bundle itself, not a lighter variant of it")
+        if variant.size_multiple > self.size_multiple:
+            raise BundleError(f"{self.path / MANIFEST}: its lighter variant {variant.path} needs frames padded to "
+                              f"{variant.size_multiple}, more than this bundle's {self.size_multiple}")
 
     def has(self, backend: str, precision: str) -> bool:
         return backend in self.manifest["precisions"].get(precision, {})

@@ -181,6 +181,8 @@ def test_a_broken_lighter_variant_names_both_bundles_and_spares_the_bundle(tmp_p
                                           r"\(.*gone: not a model bundle folder") as err:
         bundle.lighter()
     assert "\n" not in str(err.value)
+    with pytest.raises(BundleError, match="is the bundle itself"):
+        load_bundle(make_bundle(tmp_path / "self", lighter={"path": "../self", "cost": 0.8})).lighter()
     make_bundle(tmp_path / "coarse", size_multiple=64)
     with pytest.raises(BundleError, match="needs frames padded to 64, more than this bundle's 8"):
         load_bundle(make_bundle(tmp_path / "main2", lighter={"path": "../coarse", "cost": 0.8})).lighter()
