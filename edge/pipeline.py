@@ -62,7 +62,8 @@ def blend(original: np.ndarray, output: np.ndarray, strength: float) -> np.ndarr
 
 DOWNSCALE = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 # Linear: on the validation split (python -m edgesharp.benchmarks.scale_quality --method) the same SSIM as area
-# within 0.0002 at 0.75 and 0.5, medium and low blur, in a sixth of the time at 1280x720 (docs/benchmarks.md)
+# within 0.0002 at 0.75 and 0.5, medium and low blur, in a sixth of the time at 1280x720 on the EPYC's AVX-512
+# OpenCV kernels (docs/benchmarks.md)
 DOWNSCALE_METHOD = "linear"
 
 
