@@ -101,6 +101,8 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     grad_clip: float = 1.0
     ema_decay: float = 0.0
+    # the EMA's decay rises as (1 + n) / (10 + n) to ema_decay, so a short run does not average in its start
+    ema_warmup: bool = True
     amp: bool = True
     # multiplies every phase's lr and min_lr: a learning-rate sweep without rewriting the phases
     lr_scale: float = 1.0

@@ -191,7 +191,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
             checkpoint.load_weights(model, cfg.init_from)
             log.info("initialised %s from %s", cfg.arch, cfg.init_from)
     model.to(d.device)
-    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    ema = EMA(model, cfg.optim.ema_decay, cfg.optim.ema_warmup) if cfg.optim.ema_decay > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.phases[0].lr, betas=tuple(cfg.optim.betas),
                             weight_decay=cfg.optim.weight_decay)
     sched = WarmupCosine(opt, cfg.phases, cfg.optim.lr_scale)
@@ -283,7 +283,7 @@ def _train(cfg: TrainConfig, d: Dist, resume: bool, stop_at_step: int | None) ->
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             opt.step()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, step)
             step += 1
             steps_since += 1
             if cfg.time_budget_s > 0 and step - first_step in (10, 10 + cfg.budget_probe_steps):

@@ -49,19 +49,31 @@ class WarmupCosine:
         self.step_count = int(state["step"])
 
 
-class EMA:
-    """Exponential moving average of a model's parameters (buffers copied)."""
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The EMA's decay for its update number `updates` (0-based): (1 + n) / (10 + n), capped at `decay`.
 
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
+    Without the warm-up the average keeps decay**n of the starting weights: 30 % of a random
+    initialisation after 1,200 steps at 0.999, which is what a short from-scratch run would validate
+    and save.
+    """
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+class EMA:
+    """Exponential moving average of a model's parameters, with an optional warm-up (buffers copied)."""
+
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = True):
+        self.decay, self.warmup = decay, warmup
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, updates: int) -> None:
+        """Average in `model`'s weights; `updates` is how many updates came before (the global step)."""
+        decay = ema_decay_at(self.decay, updates) if self.warmup else self.decay
         for e, p in zip(self.module.parameters(), model.parameters(), strict=True):
-            e.lerp_(p.detach(), 1.0 - self.decay)
+            e.lerp_(p.detach(), 1.0 - decay)
         for e, b in zip(self.module.buffers(), model.buffers(), strict=True):
             e.copy_(b)
 

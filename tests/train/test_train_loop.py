@@ -286,6 +286,31 @@ def test_fit_budget_scales_the_steps_still_to_run(done, seconds_left):
     assert [p.name for p in phases] == ["p0", "p1", "p2"]
 
 
+def test_ema_warms_up_so_a_short_run_does_not_keep_its_initial_weights():
+    from edgesharp.train import models
+    from edgesharp.train.schedule import EMA, ema_decay_at
+
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 100) == pytest.approx(101 / 110)
+    assert ema_decay_at(0.999, 20_000) == 0.999
+    model = models.create("nafnet-test", width=4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    warm, constant = EMA(model, 0.999), EMA(model, 0.999, warmup=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    for n in range(1200):
+        warm.update(model, n)
+        constant.update(model, n)
+    warm_w = torch.cat([p.flatten() for p in warm.module.parameters()])
+    constant_w = torch.cat([p.flatten() for p in constant.module.parameters()])
+    assert torch.all(warm_w > 0.99), float(warm_w.min())
+    # optim.ema_warmup=false: 0.999**1200 = 30 % of the starting weights remain
+    assert torch.allclose(constant_w, torch.full_like(constant_w, 1 - 0.999**1200), atol=1e-4)
+
+
 def test_fit_budget_without_time_left_ends_one_step_later():
     phases = phases_of(100, 200, 300)
     assert loop.fit_budget(phases, 150, 0.5, -20.0) == 0.0
