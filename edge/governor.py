@@ -181,18 +181,30 @@ class Governor:
         """The next `n` cheaper levels (every lever's value), nearest first: what to prepare ahead of need."""
         return [self._values(r) for r in range(self._rung + 1, min(self._rung + 1 + n, len(self.ladder)))]
 
-    def drop(self, name: str, why: str) -> None:
+    def drop(self, name: str, why: str, now: float | None = None, fps: float = 0.0) -> Change | None:
         """Lever `name` cannot act after all (a lighter model that failed to open): it becomes absent, at its first
-        value, and the other levers keep theirs."""
+        value, and the other levers keep theirs. Returns the change back to that first value when the level had
+        moved the lever (the caller applies it), else None."""
         lever = next((lever for lever in self.active if lever.name == name), None)
         if lever is None:
-            return
-        keep = {n: v for n, v in self.level.items() if n != name}
+            return None
+        before = self.level
+        keep = {n: v for n, v in before.items() if n != name}
         self.levers[self.levers.index(lever)] = absent_lever(name, why)
         self.active = [lever for lever in self.levers if lever.absent is None]
         self.ladder = ladder(self.active)
         self._rung = next(r for r in range(len(self.ladder)) if self._values(r) == keep)
         log.warning("governor: %s: no longer a lever (%s)", name, why)
+        if before[name] == lever.values[0]:
+            return None
+        now = self._clock() if now is None else now
+        started = now if self._started is None else self._started
+        change = Change(now - started, {name: before[name]}, {name: lever.values[0]}, "no longer a lever", fps, "up")
+        self.changes.append(change)
+        log.info("%s", change.line())
+        self._quiet_until = now + COOLDOWN_S
+        self._below_since = self._calm_since = None
+        return change
 
     # -- decisions ---------------------------------------------------------------------------------------
     def start(self, now: float | None = None) -> None:

@@ -416,10 +416,15 @@ class Pipeline:
                 return
             self._switch = None
             self.governor.applied(now)
-        if self._broken is not None:  # the run goes on without it
-            self.governor.drop(MODEL, self._broken)
-            self._broken = None
         input_fps, output_fps = self.stats.rates()
+        if self._broken is not None:  # the run goes on without it, back on the model when it had switched
+            change = self.governor.drop(MODEL, self._broken, now, output_fps)
+            self._broken = None
+            if change is not None:
+                self.stats.governor_changed(change.to_dict())
+                self._apply(change)
+                self.stats.governor_state = self.governor.describe()
+                return
         load = None
         if self.stats.written:
             if self._parallel is None:

@@ -378,8 +378,11 @@ def test_a_lighter_model_that_fails_to_open_is_dropped_and_the_run_goes_on(monke
             runner.join(30)
             backend.close()
     assert result["frames_written"] > 0 and pipeline._error is None
-    # v12 at 0.75 (35.6 predicted); found only at the switch, the step to the lighter model came first
-    assert [c["to"] for c in result["governor"]] == ([] if ahead else [{M: "lean"}]) + [{S: 0.75}]
+    # v12 at 0.75 (35.6 predicted); found only at the switch, the step to the lighter model came first and the
+    # record of the step back to v12 follows it, so the recorded changes add up to what ran
+    recorded = [(c["to"], c["reason"]) for c in result["governor"]]
+    back = [] if ahead else [({M: "lean"}, recorded[0][1]), ({M: "v12"}, "no longer a lever")]
+    assert recorded == back + [({S: 0.75}, recorded[-1][1])]
     assert governor.info()["absent"] == {M: "lean failed: lean/fp16.xml: OpenVINO cannot read this model"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("lighter model lean failed" in w for w in warnings) == 1
@@ -390,10 +393,21 @@ def test_dropping_a_lever_keeps_the_others_where_they_are():
     gov = Governor(30.0, [model_lever(("v12", "lean"), (1.0, 0.82)), scale_lever()])
     gov.start(0.0)
     drive(gov, lambda t, scale: (21.0, 30.0, 1.2), 0.0, 5.0)  # to v12 at 0.75
-    gov.drop(M, "failed")
+    assert gov.drop(M, "failed") is None, "the model had not moved: nothing to switch back"
     assert gov.level == {S: 0.75} and gov.ahead() == [{S: 0.5}] and gov.info()["absent"] == {M: "failed"}
-    gov.drop(M, "again")  # already gone: nothing changes
+    assert gov.drop(M, "again") is None  # already gone: nothing changes
     assert gov.info()["absent"] == {M: "failed"}
+
+
+def test_dropping_the_lever_in_use_returns_the_change_back_to_its_first_value():
+    gov = Governor(30.0, [model_lever(("v12", "lean"), (1.0, 0.82)), scale_lever()])
+    gov.start(0.0)
+    drive(gov, lambda t, scale: (25.5, 30.0, 1.2), 0.0, 5.0)  # short by 15 %: to the lighter model (31.1 predicted)
+    assert gov.level == {M: "lean", S: 1.0}
+    change = gov.drop(M, "lean failed", now=6.0, fps=26.5)
+    assert change is not None and change.direction == "up" and change.t == pytest.approx(6.0)
+    assert change.to_dict()["from"] == {M: "lean"} and change.to_dict()["to"] == {M: "v12"}
+    assert gov.changes[-1] is change and gov.level == {S: 1.0} and gov.ahead() == [{S: 0.75}, {S: 0.5}]
 
 
 def _wait_for(condition, limit: float = 60.0) -> bool:
