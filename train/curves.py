@@ -88,7 +88,7 @@ def _pair(text: str, what: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgesharp.train.curves", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m edgesharp.train.curves", description="Several runs' validation SSIM in one PNG, a panel a level.")
     parser.add_argument("runs", nargs="+", type=lambda t: _pair(t, "a run"), help="LABEL=path/to/log.jsonl")
     parser.add_argument("--mark", action="append", default=[], type=lambda t: _pair(t, "--mark"),
                         help="LABEL=HEAVY,MEDIUM,LOW: a reference line per level (repeatable)")
