@@ -197,14 +197,8 @@ class Governor:
         log.warning("governor: %s: no longer a lever (%s)", name, why)
         if before[name] == lever.values[0]:
             return None
-        now = self._clock() if now is None else now
-        started = now if self._started is None else self._started
-        change = Change(now - started, {name: before[name]}, {name: lever.values[0]}, "no longer a lever", fps, "up")
-        self.changes.append(change)
-        log.info("%s", change.line())
-        self._quiet_until = now + COOLDOWN_S
-        self._below_since = self._calm_since = None
-        return change
+        return self._record(self._clock() if now is None else now, {name: before[name]}, {name: lever.values[0]},
+                            "no longer a lever", fps, "up")
 
     # -- decisions ---------------------------------------------------------------------------------------
     def start(self, now: float | None = None) -> None:
@@ -276,9 +270,12 @@ class Governor:
         before, after = self._values(self._rung), self._values(rung)
         moved = [name for name in after if after[name] != before[name]]
         self._rung = rung
+        return self._record(now, {n: before[n] for n in moved}, {n: after[n] for n in moved}, why, fps, direction)
+
+    def _record(self, now: float, before: dict, after: dict, why: str, fps: float, direction: str) -> Change:
+        """Log and keep a change, and wait for the rate after it (the cool-down)."""
         started = now if self._started is None else self._started
-        change = Change(now - started, {n: before[n] for n in moved}, {n: after[n] for n in moved}, why, fps,
-                        direction)
+        change = Change(now - started, before, after, why, fps, direction)
         self.changes.append(change)
         log.info("%s", change.line())
         self._quiet_until = now + COOLDOWN_S

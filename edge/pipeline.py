@@ -417,26 +417,26 @@ class Pipeline:
             self._switch = None
             self.governor.applied(now)
         input_fps, output_fps = self.stats.rates()
+        change = None
         if self._broken is not None:  # the run goes on without it, back on the model when it had switched
             change = self.governor.drop(MODEL, self._broken, now, output_fps)
             self._broken = None
-            if change is not None:
-                self.stats.governor_changed(change.to_dict())
-                self._apply(change)
-                self.stats.governor_state = self.governor.describe()
-                return
-        load = None
-        if self.stats.written:
-            if self._parallel is None:
-                self._parallel = _parallelism(self.backend)
-            load = self.stats.inference_seconds() / self._parallel
-        change = self.governor.observe(output_fps, input_fps, load, now)
+        if change is None:
+            change = self.governor.observe(output_fps, input_fps, self._load(), now)
         if change is not None:
             self.stats.governor_changed(change.to_dict())
             self._apply(change)
         elif self._switch is None:
             self._prewarm()
         self.stats.governor_state = self.governor.describe()
+
+    def _load(self) -> float | None:
+        """The backend's busy share over the last second (inference time over its parallel streams)."""
+        if not self.stats.written:
+            return None
+        if self._parallel is None:
+            self._parallel = _parallelism(self.backend)
+        return self.stats.inference_seconds() / self._parallel
 
     def _target(self, level: dict) -> tuple[str | None, float]:
         """(variant, scale) of a governor level (lever name -> value; a lever left out keeps its value)."""
