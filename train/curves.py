@@ -41,6 +41,10 @@ def plot_curves(log_path: str | os.PathLike, png_path: str | os.PathLike) -> Pat
         ax2.legend()
     ax2.set(xlabel="step", ylabel="SSIM", title="validation SSIM")
     ax2.grid(True, alpha=0.3)
+    return _save(fig, png_path)
+
+
+def _save(fig, png_path: str | os.PathLike) -> Path:
     fig.tight_layout()
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,11 +77,7 @@ def compare_curves(runs: dict[str, str | os.PathLike], png_path: str | os.PathLi
         ax.grid(True, alpha=0.3)
         if i == 0:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path)
-    return png_path
+    return _save(fig, png_path)
 
 
 def _pair(text: str, what: str) -> tuple[str, str]:
@@ -88,7 +88,8 @@ def _pair(text: str, what: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgesharp.train.curves", description="Several runs' validation SSIM in one PNG, a panel a level.")
+    parser = argparse.ArgumentParser(prog="python -m edgesharp.train.curves",
+                                     description="Several runs' validation SSIM in one PNG, a panel a level.")
     parser.add_argument("runs", nargs="+", type=lambda t: _pair(t, "a run"), help="LABEL=path/to/log.jsonl")
     parser.add_argument("--mark", action="append", default=[], type=lambda t: _pair(t, "--mark"),
                         help="LABEL=HEAVY,MEDIUM,LOW: a reference line per level (repeatable)")
